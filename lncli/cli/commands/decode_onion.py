@@ -1,0 +1,80 @@
+"""``lncli decode-onion``: peel a BOLT 4 onion, or read a returned failure, offline."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+from lncli.cli.context import Env, arg, parse_hex
+from lncli.cli.output import emit
+from lncli.errors import UsageError
+
+
+def decode_onion(
+    ctx: typer.Context,
+    onion: Optional[str] = typer.Argument(
+        None, metavar="[ONION]", help="The 1366-byte onion packet as hex ('-' reads stdin)."
+    ),
+    node_key: Optional[str] = typer.Option(
+        None, "--node-key", metavar="HEX", help="This hop's node private key (32 bytes hex; '-' reads stdin)."
+    ),
+    assoc_data: Optional[str] = typer.Option(
+        None,
+        "--assoc-data",
+        "--payment-hash",
+        metavar="HEX",
+        help="Associated data: the HTLC's payment_hash (32 bytes hex).",
+    ),
+    failure: Optional[str] = typer.Option(
+        None, "--failure", metavar="HEX", help="Decode this returned failure onion instead ('-' reads stdin)."
+    ),
+    shared_secret: List[str] = typer.Option(
+        [], "--shared-secret", metavar="HEX", help="With --failure: the route's shared secrets, first hop first (repeat)."
+    ),
+    session_key: Optional[str] = typer.Option(
+        None, "--session-key", metavar="HEX", help="With --failure: the sender's session key, instead of --shared-secret."
+    ),
+    hop: List[str] = typer.Option(
+        [], "--hop", metavar="PUBKEY", help="With --session-key: each hop's node id, first hop first (repeat)."
+    ),
+) -> None:
+    """Decode an onion packet for one hop (payload fields by name, next onion, final or not),
+    or decode a failure returned to the origin (which hop failed, and why)."""
+    env: Env = ctx.obj
+    if failure is not None:
+        emit(env, _decode_failure(env, failure, shared_secret, session_key, hop))
+        return
+    if onion is None:
+        raise UsageError("give an ONION to peel (or --failure to decode a returned failure)")
+    packet = parse_hex(arg(env, onion, "ONION"), "ONION")
+    if node_key is None:
+        raise UsageError("give --node-key HEX, the private key of the node peeling this onion")
+    key = parse_hex(arg(env, node_key, "--node-key"), "--node-key", 32)
+    if assoc_data is None:
+        raise UsageError("give --assoc-data HEX (the HTLC's payment_hash), which the onion's HMAC covers")
+    ad = parse_hex(assoc_data, "--assoc-data")
+    from lncli.proto import onion as onion_mod
+
+    emit(env, onion_mod.peel_onion(packet, key, ad).to_json())
+
+
+def _decode_failure(env: Env, failure: str, secrets: list[str], session_key: str | None, hops: list[str]) -> dict:
+    packet = parse_hex(arg(env, failure, "--failure"), "--failure")
+    from lncli.proto import onion_failure
+
+    if session_key is not None:
+        if secrets:
+            raise UsageError("give either --shared-secret or --session-key with --hop, not both")
+        if not hops:
+            raise UsageError("--session-key needs the route: one --hop PUBKEY per hop, first hop first")
+        sk = parse_hex(session_key, "--session-key", 32)
+        pubkeys = [parse_hex(h, "--hop", 33) for h in hops]
+        from lncli.proto import onion as onion_mod
+
+        shared = onion_mod.shared_secrets(sk, pubkeys)
+    elif secrets:
+        shared = [parse_hex(s, "--shared-secret", 32) for s in secrets]
+    else:
+        raise UsageError("decoding a failure needs --shared-secret (repeat per hop) or --session-key with --hop")
+    return onion_failure.decode_failure(packet, shared).to_json()

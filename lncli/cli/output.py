@@ -1,0 +1,108 @@
+"""The one output path: every command hands a JSON-ready value to :func:`emit`.
+
+JSON (the default) goes to stdout, two-space indented, keys as given (snake_case). With ``-H`` the
+same data is rendered with rich: dicts as key/value tables, lists of dicts as tables.
+Progress and chatter never go to stdout; :func:`progress` writes to stderr, and only on a TTY.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from lncli.cli.context import Env
+
+
+def _default(o: Any):
+    if isinstance(o, (bytes, bytearray)):
+        return o.hex()
+    if hasattr(o, "to_json"):
+        return o.to_json()
+    raise TypeError(f"cannot render {type(o).__name__} as JSON")
+
+
+def to_json_text(data: Any) -> str:
+    return json.dumps(data, indent=2, default=_default, ensure_ascii=False)
+
+
+def emit(env: Env, data: Any, title: str | None = None) -> None:
+    if env.human:
+        _render_human(env, data, title)
+    else:
+        env.stdout.write(to_json_text(data) + "\n")
+        env.stdout.flush()
+
+
+def emit_line(env: Env, data: Any) -> None:
+    """One JSON Lines record (for streams), flushed at once."""
+    env.stdout.write(json.dumps(data, default=_default, ensure_ascii=False, separators=(",", ":")) + "\n")
+    env.stdout.flush()
+
+
+def progress(env: Env, message: str) -> None:
+    if env.stderr_tty:
+        env.stderr.write(message + "\n")
+        env.stderr.flush()
+
+
+def _fmt_key(key: str) -> str:
+    return key.replace("_", " ")
+
+
+def _cell(value: Any):
+    from rich.pretty import Pretty
+
+    if isinstance(value, (dict, list, tuple)):
+        if isinstance(value, dict):
+            return _dict_table(value)
+        if value and all(isinstance(v, dict) for v in value):
+            return _list_table(value)
+        return Pretty(value)
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _dict_table(data: dict, title: str | None = None):
+    from rich.table import Table
+
+    t = Table(show_header=False, title=title, box=None if title is None else None, pad_edge=False)
+    t.add_column(style="bold cyan", no_wrap=True)
+    t.add_column(overflow="fold")
+    for k, v in data.items():
+        t.add_row(_fmt_key(str(k)), _cell(v))
+    return t
+
+
+def _list_table(rows: list[dict], title: str | None = None):
+    from rich.table import Table
+
+    cols: list[str] = []
+    for r in rows:
+        for k in r:
+            if k not in cols:
+                cols.append(k)
+    t = Table(title=title)
+    for c in cols:
+        t.add_column(_fmt_key(c), overflow="fold")
+    for r in rows:
+        t.add_row(*(_cell(r.get(c)) for c in cols))
+    return t
+
+
+def _render_human(env: Env, data: Any, title: str | None) -> None:
+    from rich.console import Console
+
+    console = Console(file=env.stdout, soft_wrap=False)
+    if isinstance(data, dict):
+        console.print(_dict_table(data, title))
+    elif isinstance(data, list) and data and all(isinstance(r, dict) for r in data):
+        console.print(_list_table(data, title))
+    elif isinstance(data, list) and not data:
+        console.print("(none)")
+    else:
+        console.print(_cell(data))
