@@ -32,7 +32,7 @@ every later read raises too.
 
 from __future__ import annotations
 
-import hmac
+from functools import lru_cache
 from hashlib import sha256
 
 from coincurve._libsecp256k1 import ffi as _ffi
@@ -84,6 +84,13 @@ _H_PROLOGUE = sha256(_H_PROTOCOL + PROLOGUE).digest()
 # reaches KEY_ROTATION_INTERVAL (the key rotates first), so every nonce in use is in this table.
 _NONCES = tuple(b"\x00\x00\x00\x00" + i.to_bytes(8, "little") for i in range(KEY_ROTATION_INTERVAL))
 
+# HMAC-SHA256 with a 32-byte key: the key zero-padded to the 64-byte block, XORed with the pads.
+_IPAD = bytes(b ^ 0x36 for b in range(256))
+_OPAD = bytes(b ^ 0x5C for b in range(256))
+_PAD_I = b"\x36" * 32
+_PAD_O = b"\x5c" * 32
+_sha256 = sha256
+
 _CTX = _GLOBAL_CONTEXT.ctx
 _EC_COMPRESSED = _lib.SECP256K1_EC_COMPRESSED
 _NULL = _ffi.NULL
@@ -114,10 +121,16 @@ class MessageTooLongError(InputError, ValueError):
 
 
 def hkdf(salt: bytes, ikm: bytes) -> tuple[bytes, bytes]:
-    """The spec's ``HKDF(salt, ikm)``: HKDF-SHA256 with empty info, split into two 32-byte keys."""
-    prk = hmac.digest(salt, ikm, "sha256")
-    first = hmac.digest(prk, b"\x01", "sha256")
-    return first, hmac.digest(prk, first + b"\x02", "sha256")
+    """The spec's ``HKDF(salt, ikm)``: RFC 5869 HKDF-SHA256, empty info, two 32-byte outputs.
+
+    HMAC-SHA256 is spelled out with hashlib (salt and PRK are always 32 bytes, so each key is
+    just XORed with the pads), which is about twice as fast as ``hmac.digest`` here.
+    """
+    prk = _sha256(salt.translate(_OPAD) + _PAD_O + _sha256(salt.translate(_IPAD) + _PAD_I + ikm).digest()).digest()
+    inner = prk.translate(_IPAD) + _PAD_I
+    outer = prk.translate(_OPAD) + _PAD_O
+    first = _sha256(outer + _sha256(inner + b"\x01").digest()).digest()
+    return first, _sha256(outer + _sha256(inner + first + b"\x02").digest()).digest()
 
 
 def _check_private_key(secret: bytes, what: str) -> bytes:
@@ -147,6 +160,12 @@ def _public_key_of(secret: bytes) -> bytes:
     size = _ffi.new("size_t *", 33)
     _lib.secp256k1_ec_pubkey_serialize(_CTX, out, size, point, _EC_COMPRESSED)
     return _ffi.buffer(out, 33)[:]
+
+
+@lru_cache(maxsize=8)
+def _static_public_key(secret: bytes) -> bytes:
+    # A node handshakes with the same static key again and again: derive its public key once.
+    return _public_key_of(secret)
 
 
 def _ecdh(secret: bytes, point) -> bytes:
@@ -345,32 +364,48 @@ class Transport:
 
     def feed(self, data: bytes) -> list[bytes]:
         """Add bytes from the stream; returns the messages completed by them (maybe none)."""
-        self._check_usable()
-        buf = self._buf
-        buf += data
+        state = self._state
+        if state == _BROKEN:
+            self._check_usable()
         need = self._need
-        size = len(buf)
-        if size < need:
+        buf = self._buf
+        if buf:
+            buf += data
+            if len(buf) < need:
+                return []
+            data = bytes(buf)
+            buf.clear()
+        elif len(data) < need:
+            buf += data
             return []
         messages = []
+        r = self.receive
         pos = 0
-        while size - pos >= need:
-            part = bytes(buf[pos : pos + need])
+        end = len(data)
+        while end - pos >= need:
+            n = r.nonce
+            try:
+                plain = r._aead.decrypt(_NONCES[n], data[pos : pos + need], None)
+            except InvalidTag:
+                self._state = _BROKEN
+                part = "length" if state == _READ_HEADER else "body"
+                raise TransportError(f"bad MAC on the encrypted message {part}") from None
             pos += need
-            if self._state == _READ_HEADER:
-                try:
-                    self._open_header(part)
-                except TransportError:
-                    buf.clear()
-                    raise
+            if n == KEY_ROTATION_INTERVAL - 1:
+                r._rotate()
             else:
-                try:
-                    messages.append(self._open_body(part))
-                except TransportError:
-                    buf.clear()
-                    raise
-            need = self._need
-        del buf[:pos]
+                r.nonce = n + 1
+            if state == _READ_HEADER:
+                need = int.from_bytes(plain, "big") + MAC_SIZE
+                state = _READ_BODY
+            else:
+                messages.append(plain)
+                need = HEADER_SIZE
+                state = _READ_HEADER
+        if pos < end:
+            buf += data[pos:]
+        self._need = need
+        self._state = state
         return messages
 
 
@@ -454,7 +489,7 @@ class Initiator:
             raise HandshakeError("ACT2_BAD_TAG", "act two MAC check failed") from None
         h = _mix_hash(h, c)
         # Act three.
-        c = aead.encrypt(_NONCES[1], _public_key_of(self._s), h)
+        c = aead.encrypt(_NONCES[1], _static_public_key(self._s), h)
         h = _mix_hash(h, c)
         ck, temp_k3 = hkdf(ck, _ecdh(self._s, re_point))  # se
         t = _encrypt_with_ad(temp_k3, 0, h, b"")
@@ -476,7 +511,7 @@ class Responder:
     def __init__(self, local_static_key: bytes, ephemeral_key: bytes):
         self._s = _check_private_key(local_static_key, "local static key")
         self._e = _check_private_key(ephemeral_key, "ephemeral key")
-        self._h = _mix_hash(_H_PROLOGUE, _public_key_of(self._s))
+        self._h = _mix_hash(_H_PROLOGUE, _static_public_key(self._s))
         self._ck = _H_PROTOCOL
         self._temp_k2 = b""
         self._re_point = None
