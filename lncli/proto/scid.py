@@ -8,7 +8,9 @@ LND's RPC ``chan_id`` is the same 64-bit value printed in decimal (:meth:`ShortC
 
 ``channel_id`` (BOLT 2, "Definition of channel_id"): the funding txid XOR the funding output
 index, "big-endian exclusive-OR", i.e. the 16-bit index alters the *last 2 bytes* of the
-32-byte txid.
+32-byte txid. (This is the v1 channel_id; channels opened with the v2 "dual-funding" protocol
+use ``SHA256(lesser revocation_basepoint || greater revocation_basepoint)`` instead, which this
+module does not compute.)
 
 Byte order, the conclusion: the 32 bytes are the txid in *internal* byte order, the order in
 which it appears inside a serialized transaction's outpoint (and in the wire's ``funding_txid``
