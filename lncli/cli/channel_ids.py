@@ -40,7 +40,7 @@ def describe(text: str, vout: int | None = None) -> dict:
             "that looks like a channel_id or txid: a channel_id cannot be turned back into an outpoint; "
             "give the funding outpoint as TXID:VOUT"
         )
-    if "x" in text.lower() or ":" in text:
+    if ("x" in text.lower() and not text.lower().startswith("0x")) or ":" in text:
         s = scid_mod.ShortChannelId.from_str(text)
     else:
         try:
