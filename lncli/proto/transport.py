@@ -97,7 +97,13 @@ _NULL = _ffi.NULL
 
 
 class TransportError(DecodeError):
-    """Bytes from the peer that fail BOLT 8 (bad MAC, wrong size) or a misuse of the session."""
+    """Bytes from the peer that fail BOLT 8 (bad MAC, wrong size) or a misuse of the session.
+
+    When ``Transport.feed`` fails, ``messages`` holds the messages that chunk completed before
+    the bad part (authentic, e.g. a peer's last ``error``); otherwise it is empty.
+    """
+
+    messages: list[bytes] = []
 
 
 class HandshakeError(TransportError):
@@ -126,7 +132,8 @@ def hkdf(salt: bytes, ikm: bytes) -> tuple[bytes, bytes]:
     HMAC-SHA256 is spelled out with hashlib (salt and PRK are always 32 bytes, so each key is
     just XORed with the pads), which is about twice as fast as ``hmac.digest`` here.
     """
-    prk = _sha256(salt.translate(_OPAD) + _PAD_O + _sha256(salt.translate(_IPAD) + _PAD_I + ikm).digest()).digest()
+    inner = _sha256(salt.translate(_IPAD) + _PAD_I + ikm).digest()
+    prk = _sha256(salt.translate(_OPAD) + _PAD_O + inner).digest()
     inner = prk.translate(_IPAD) + _PAD_I
     outer = prk.translate(_OPAD) + _PAD_O
     first = _sha256(outer + _sha256(inner + b"\x01").digest()).digest()
@@ -346,7 +353,9 @@ class Transport:
         if self._state != _READ_HEADER or self._buf:
             raise TransportError("decrypt_length called while a message body is expected")
         if len(header) != HEADER_SIZE:
-            raise TransportError(f"message length header must be {HEADER_SIZE} bytes, got {len(header)}")
+            raise TransportError(
+                f"message length header must be {HEADER_SIZE} bytes, got {len(header)}"
+            )
         return self._open_header(header)
 
     def decrypt_body(self, body: bytes) -> bytes:
@@ -389,7 +398,9 @@ class Transport:
             except InvalidTag:
                 self._state = _BROKEN
                 part = "length" if state == _READ_HEADER else "body"
-                raise TransportError(f"bad MAC on the encrypted message {part}") from None
+                err = TransportError(f"bad MAC on the encrypted message {part}")
+                err.messages = messages
+                raise err from None
             pos += need
             if n == KEY_ROTATION_INTERVAL - 1:
                 r._rotate()
@@ -433,7 +444,7 @@ def _split_act(act: bytes, size: int, number: int) -> bytes:
 
 
 def _out_of_order(expected: str) -> HandshakeError:
-    return HandshakeError("OUT_OF_ORDER", f"handshake step called out of order, expected {expected}")
+    return HandshakeError("OUT_OF_ORDER", f"handshake step out of order, expected {expected}")
 
 
 class Initiator:
@@ -560,7 +571,9 @@ class Responder:
         try:
             rs = ChaCha20Poly1305(self._temp_k2).decrypt(_NONCES[1], c, h)
         except InvalidTag:
-            raise HandshakeError("ACT3_BAD_CIPHERTEXT", "act three encrypted static key MAC check failed") from None
+            raise HandshakeError(
+                "ACT3_BAD_CIPHERTEXT", "act three encrypted static key MAC check failed"
+            ) from None
         rs_point = _parse_point(rs)
         if rs_point is None:
             raise HandshakeError("ACT3_BAD_PUBKEY", "act three static key is not a valid point")

@@ -167,18 +167,18 @@ def main() -> None:
     def case(name, lncli_fn, pyln_fn, per_batch, batches, target):
         ours, theirs = timed_batches([lncli_fn, pyln_fn], per_batch, batches)
         ratio = statistics.median(t / o for o, t in zip(ours, theirs))
-        rows.append((name, statistics.median(ours), min(ours), statistics.median(theirs), ratio, target))
+        row = (statistics.median(ours), min(ours), statistics.median(theirs), ratio, target)
+        rows.append((name, *row))
 
-    case("encrypt+decrypt 32 B", lncli_roundtrip_factory(), pyln_roundtrip_factory(), 2000, 41,
-         TARGET_US["encrypt+decrypt 32 B"])
-    case("  (two-step reader)", lncli_roundtrip_two_step_factory(), pyln_roundtrip_factory(), 2000, 41,
-         TARGET_US["encrypt+decrypt 32 B"])
-    case("handshake (both sides)", lncli_handshake, pyln_handshake, 40, 31,
-         TARGET_US["handshake (both sides)"])
-    case("  (static pubkey not cached)", lncli_handshake_cold, pyln_handshake, 40, 31,
-         TARGET_US["handshake (both sides)"])
+    rt, hs = TARGET_US["encrypt+decrypt 32 B"], TARGET_US["handshake (both sides)"]
+    case("encrypt+decrypt 32 B", lncli_roundtrip_factory(), pyln_roundtrip_factory(), 2000, 41, rt)
+    case("  (two-step reader)", lncli_roundtrip_two_step_factory(), pyln_roundtrip_factory(),
+         2000, 41, rt)
+    case("handshake (both sides)", lncli_handshake, pyln_handshake, 40, 31, hs)
+    case("  (static pubkey not cached)", lncli_handshake_cold, pyln_handshake, 40, 31, hs)
 
-    print(f"{'case':30s} {'lncli us':>9s} {'(min)':>9s} {'pyln us':>9s} {'pyln/lncli':>10s} {'target':>8s}  ok")
+    head = ("lncli us", "(min)", "pyln us", "pyln/lncli", "target")
+    print(f"{'case':30s} {head[0]:>9s} {head[1]:>9s} {head[2]:>9s} {head[3]:>10s} {head[4]:>8s} ok")
     for name, ours, best, theirs, ratio, target in rows:
         ok = "yes" if ours <= target else "NO"
         print(f"{name:30s} {ours:9.2f} {best:9.2f} {theirs:9.2f} {ratio:9.2f}x {target:8.1f}  {ok}")
