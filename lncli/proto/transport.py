@@ -132,6 +132,8 @@ def hkdf(salt: bytes, ikm: bytes) -> tuple[bytes, bytes]:
     HMAC-SHA256 is spelled out with hashlib (salt and PRK are always 32 bytes, so each key is
     just XORed with the pads), which is about twice as fast as ``hmac.digest`` here.
     """
+    if len(salt) != 32:
+        raise ValueError("BOLT 8 HKDF salt (a chaining key) must be 32 bytes")
     inner = _sha256(salt.translate(_IPAD) + _PAD_I + ikm).digest()
     prk = _sha256(salt.translate(_OPAD) + _PAD_O + inner).digest()
     inner = prk.translate(_IPAD) + _PAD_I
