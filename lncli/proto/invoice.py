@@ -631,7 +631,10 @@ def encode(
         fields.append((TAG_D, _to_words(description.encode("utf-8"))))
     if payment_metadata is not None:
         fields.append((TAG_M, _to_words(payment_metadata)))
-    signer = PrivateKey(privkey)
+    try:
+        signer = PrivateKey(privkey)
+    except Exception:
+        raise InputError("privkey must be a valid 32-byte secp256k1 secret key") from None
     if include_payee:
         fields.append((TAG_N, _to_words(signer.public_key.format())))
     if description_hash is not None:
@@ -651,8 +654,13 @@ def encode(
     for route in route_hints:
         if not route:
             raise InputError("a route hint needs at least one hop")
-        raw = b"".join(_HOP.pack(h.pubkey, h.short_channel_id, h.fee_base_msat,
-                                 h.fee_proportional_millionths, h.cltv_expiry_delta) for h in route)
+        try:
+            raw = b"".join(_HOP.pack(h.pubkey, h.short_channel_id, h.fee_base_msat,
+                                     h.fee_proportional_millionths, h.cltv_expiry_delta) for h in route)
+        except struct.error as e:
+            raise InputError(f"route hint hop out of range: {e}") from None
+        if any(len(h.pubkey) != 33 for h in route):
+            raise InputError("a route hint pubkey must be 33 bytes")
         fields.append((TAG_R, _to_words(raw)))
     features = frozenset(features)
     if any(b < 0 for b in features):
@@ -660,6 +668,8 @@ def encode(
     if features:
         fields.append((TAG_9, _uint_words(sum(1 << b for b in features))))
     for u in unknown_fields:
+        if len(u.tag) != 1 or u.tag not in CHARSET or any(c not in CHARSET for c in u.data):
+            raise InputError(f"unknown field {u.tag!r}: tag and data must be lower-case bech32 characters")
         words = bytes(CHARSET.index(c) for c in u.data)
         fields.append((CHARSET.index(u.tag), words))
 
