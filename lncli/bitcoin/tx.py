@@ -17,12 +17,14 @@ import hashlib
 import math
 import struct
 from dataclasses import dataclass, replace
-from decimal import Decimal
-from fractions import Fraction
 from functools import cached_property
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence, Union
 
 from lncli.errors import DecodeError
+
+if TYPE_CHECKING:  # decimal/fractions cost milliseconds at CLI start-up: import them lazily
+    from decimal import Decimal
+    from fractions import Fraction
 
 __all__ = [
     "OutPoint",
@@ -441,12 +443,16 @@ class Transaction:
 # ---------------------------------------------------------------------------------------------
 # Fee rates
 
-Rate = int | float | Decimal | Fraction
+Rate = Union[int, float, "Decimal", "Fraction"]
 
 
 def _exact(rate: Rate) -> int | Decimal | Fraction:
     # floats are taken at their shortest decimal repr (0.1 means 1/10, not 0.1000000000000000055)
-    return Fraction(repr(rate)) if isinstance(rate, float) else rate
+    if isinstance(rate, float):
+        from fractions import Fraction
+
+        return Fraction(repr(rate))
+    return rate
 
 
 def fee_for_weight(weight: int, feerate_per_kw: int) -> int:
@@ -467,6 +473,8 @@ def sat_per_vbyte_to_per_kw(sat_per_vbyte: Rate) -> int:
 
 def per_kw_to_sat_per_vbyte(feerate_per_kw: int) -> Fraction:
     """Convert sat per 1000 weight units to sat/vB, exactly (a Fraction; float() it to print)."""
+    from fractions import Fraction
+
     return Fraction(feerate_per_kw, 250)
 
 
@@ -477,5 +485,7 @@ def feerate_per_kw(fee_sat: int, weight: int) -> int:
 
 def feerate_sat_per_vbyte(fee_sat: int, vsize: int) -> Fraction:
     """The fee rate in sat/vB that ``fee_sat`` pays for ``vsize``, exactly."""
+    from fractions import Fraction
+
     return Fraction(fee_sat, vsize)
 
