@@ -8,17 +8,33 @@ _lncli() {
         w="${COMP_WORDS[i]}"
         case "$path $w" in
             "lncli channel-id") path="lncli channel-id" ;;
+            "lncli connect") path="lncli connect" ;;
             "lncli decode-onion") path="lncli decode-onion" ;;
+            "lncli disconnect") path="lncli disconnect" ;;
             "lncli invoice") path="lncli invoice" ;;
+            "lncli node") path="lncli node" ;;
+            "lncli peers") path="lncli peers" ;;
+            "lncli ping") path="lncli ping" ;;
             "lncli invoice decode") path="lncli invoice decode" ;;
+            "lncli node info") path="lncli node info" ;;
+            "lncli node start") path="lncli node start" ;;
+            "lncli node stop") path="lncli node stop" ;;
         esac
     done
     case "$path" in
-        "lncli") words="--datadir --network --conf -H --human --debug --version --help channel-id decode-onion invoice" ;;
+        "lncli") words="--datadir --network --conf -H --human --debug --version --help channel-id connect decode-onion disconnect invoice node peers ping" ;;
         "lncli channel-id") words="--help" ;;
+        "lncli connect") words="--persist --help" ;;
         "lncli decode-onion") words="--node-key --assoc-data --payment-hash --failure --shared-secret --session-key --hop --help" ;;
+        "lncli disconnect") words="--help" ;;
         "lncli invoice") words="--help decode" ;;
         "lncli invoice decode") words="--help" ;;
+        "lncli node") words="--help info start stop" ;;
+        "lncli node info") words="--help" ;;
+        "lncli node start") words="--listen --alias --rgb --log-level --dev-seed --daemon --handshake-timeout --ping-interval --detached --help" ;;
+        "lncli node stop") words="--help" ;;
+        "lncli peers") words="--help" ;;
+        "lncli ping") words="--pong-bytes --help" ;;
     esac
     COMPREPLY=($(compgen -W "$words" -- "$cur"))
 }

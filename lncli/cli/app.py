@@ -67,10 +67,16 @@ def root(
 
 def _register() -> None:
     from lncli.cli.commands import channel_id, decode_onion, invoice
+    from lncli.cli.commands import connect, node, peers
 
     app.command("channel-id")(channel_id.channel_id)
     app.command("decode-onion")(decode_onion.decode_onion)
     app.add_typer(invoice.app, name="invoice")
+    app.add_typer(node.app, name="node")
+    app.command("connect")(connect.connect)
+    app.command("peers")(peers.peers)
+    app.command("disconnect")(peers.disconnect)
+    app.command("ping")(peers.ping)
 
 
 _register()

@@ -1,0 +1,157 @@
+"""The node: wires the key, the database, the peer manager and the control API together.
+
+:class:`Node` holds the components and nothing else; each does its own job (``PeerManager`` the
+connections, ``RpcServer`` the socket, :mod:`lncli.node.api` the methods). Later components
+(channels, payments, the chain watcher) attach the same way: own a part, register RPC methods
+and message handlers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lncli import __version__
+from lncli.node.features import INIT_FEATURES, chain_hash
+from lncli.node.peers import PEER_MIGRATIONS, PeerManager, PeerStore, format_address
+from lncli.proto.transport import public_key
+from lncli.rpc.client import socket_path
+from lncli.rpc.server import Registry, RpcServer
+from lncli.store.db import open_db
+from lncli.wallet.seed import derive, load_or_create_seed
+
+log = logging.getLogger("lncli.node")
+
+DB_NAME = "node.sqlite3"
+DEFAULT_PORT = 9735
+
+
+@dataclass
+class NodeSettings:
+    datadir: Path
+    network: str
+    listen: list[tuple[str, int]] = field(default_factory=lambda: [("127.0.0.1", DEFAULT_PORT)])
+    alias: str | None = None
+    rgb: str | None = None
+    dev_seed: bytes | None = None  # regtest only: replaces the datadir seed
+    handshake_timeout: float = 10.0
+    ping_interval: float = 30.0
+    ping_timeout: float = 30.0
+    reconnect_initial: float = 1.0
+
+    @property
+    def netdir(self) -> Path:
+        return self.datadir / self.network
+
+
+class Node:
+    def __init__(self, settings: NodeSettings):
+        self.settings = settings
+        seed = settings.dev_seed if settings.dev_seed is not None else load_or_create_seed(settings.netdir)
+        self.seed = seed
+        self.node_key = derive(seed, "node key")
+        self.node_id = public_key(self.node_key)
+        self.alias = settings.alias if settings.alias is not None else f"lncli-{self.node_id.hex()[2:10]}"
+        self.color = settings.rgb if settings.rgb is not None else "#" + self.node_id.hex()[2:8]
+        self.db = open_db(settings.netdir / DB_NAME, {"peers": PEER_MIGRATIONS})
+        self.peers = PeerManager(
+            self.node_key,
+            chain_hash=chain_hash(settings.network),
+            features=INIT_FEATURES,
+            store=PeerStore(self.db),
+            handlers={},
+            handshake_timeout=settings.handshake_timeout,
+            ping_interval=settings.ping_interval,
+            ping_timeout=settings.ping_timeout,
+            reconnect_initial=settings.reconnect_initial,
+        )
+        self.registry = Registry()
+        self.rpc = RpcServer(socket_path(settings.netdir), self.registry)
+        # Hook for lncli.chain: a callable returning the height of the best block seen (or None).
+        self.block_height_source: Callable[[], int | None] | None = None
+        # Hook for the channel code: a callable returning the number of channels.
+        self.channel_count_source: Callable[[], int] | None = None
+        self._stop = asyncio.Event()
+        self._register_default_handlers()
+
+    def _register_default_handlers(self) -> None:
+        from lncli.node import api
+
+        api.register(self.registry, self)
+        # Gossip is not implemented yet: peers may still send it; it is dropped, not an error.
+        for name in (
+            "channel_announcement",
+            "node_announcement",
+            "channel_update",
+            "announcement_signatures",
+            "query_short_channel_ids",
+            "reply_short_channel_ids_end",
+            "query_channel_range",
+            "reply_channel_range",
+            "gossip_timestamp_filter",
+        ):
+            self.peers.handlers.setdefault(name, _ignore)
+
+    async def start(self) -> None:
+        for host, port in self.settings.listen:
+            await self.peers.listen(host, port)
+        await self.rpc.start()
+        self.peers.start_reconnecting()
+        log.info("node %s started on %s", self.node_id.hex(), self.settings.network)
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def wait_stopped(self) -> None:
+        await self._stop.wait()
+
+    async def close(self) -> None:
+        log.info("shutting down")
+        await self.peers.close()
+        await self.rpc.close()
+        self.db.close()
+
+    @property
+    def block_height(self) -> int | None:
+        return self.block_height_source() if self.block_height_source is not None else None
+
+    def uris(self) -> list[str]:
+        return [f"{self.node_id.hex()}@{format_address(h, p)}" for h, p in self.peers.listen_addresses]
+
+    def info(self) -> dict:
+        return {
+            "node_id": self.node_id.hex(),
+            "alias": self.alias,
+            "color": self.color,
+            "uris": self.uris(),
+            "network": self.settings.network,
+            "block_height": self.block_height,
+            "num_peers": len(self.peers.peers),
+            "num_channels": self.channel_count_source() if self.channel_count_source is not None else 0,
+            "features": INIT_FEATURES.names(),
+            "version": __version__,
+        }
+
+
+def _ignore(peer, msg) -> None:
+    log.debug("peer %s: %s ignored (gossip not implemented)", peer.short_id, msg.name)
+
+
+async def run_node(settings: NodeSettings, on_ready: Callable[[Node], None] | None = None) -> None:
+    """Start a node, run it until a stop request (RPC ``stop`` or a signal), then shut it down."""
+    import signal
+
+    node = Node(settings)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, node.request_stop)
+    try:
+        await node.start()
+        if on_ready is not None:
+            on_ready(node)
+        await node.wait_stopped()
+    finally:
+        await node.close()
