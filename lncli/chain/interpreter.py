@@ -854,14 +854,15 @@ def verify_input_policy(
     cache: SighashCache | None = None,
 ) -> None:
     """Verify with the standard flags; on failure find out whether the consensus rules alone
-    also fail. The ScriptError raised has ``mandatory`` set accordingly."""
+    also fail. As in bitcoind, the reason is the standard-flags failure's; ``mandatory`` tells
+    whether the consensus-only check failed too."""
     try:
         verify_input(tx, index, script_pubkey, amount_sat, STANDARD_FLAGS, cache)
     except ScriptError as err:
         try:
             verify_input(tx, index, script_pubkey, amount_sat, MANDATORY_FLAGS, cache)
-        except ScriptError as err2:
-            err2.mandatory = True
-            raise err2 from None
-        err.mandatory = False
-        raise
+        except ScriptError:
+            err.mandatory = True
+        else:
+            err.mandatory = False
+        raise err from None
