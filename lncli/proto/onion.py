@@ -486,18 +486,24 @@ def build_onion(
     rhos = [_hmac_digest(b"rho", ss, "sha256") for ss in secrets]
 
     # Filler: what hops 0..n-2 append (zeros, then encrypted) and the last hop sees at its tail.
+    # The streams are kept for the wrapping loop below (the last hop's is made there).
     filler = b""
+    streams = []
     for i in range(n - 1):
         filled = len(filler)
         shift = shifts[i]
         stream = _chacha(rhos[i], bytes(HOP_PAYLOADS_SIZE + shift))
+        streams.append(stream)
         filler = _xor(filler + bytes(shift), stream[HOP_PAYLOADS_SIZE - filled :])
 
     buf = _chacha(_hmac_digest(b"pad", bytes(session_key), "sha256"), _ZEROS_HOP)
     next_hmac = _ZERO32
     for i in range(n - 1, -1, -1):
         shifted = payloads[i] + next_hmac + buf[: HOP_PAYLOADS_SIZE - shifts[i]]
-        buf = _chacha(rhos[i], shifted)
+        if i == n - 1:
+            buf = _chacha(rhos[i], shifted)
+        else:
+            buf = _xor(shifted, streams[i][:HOP_PAYLOADS_SIZE])
         if i == n - 1 and filler:
             buf = buf[: HOP_PAYLOADS_SIZE - len(filler)] + filler
         mu = _hmac_digest(b"mu", secrets[i], "sha256")
@@ -553,6 +559,10 @@ def peel_onion(
     invalid_onion_hmac or invalid_onion_payload (``type``/``offset`` counted from the start
     of the decrypted ``hop_payloads``, i.e. including the length prefix).
     """
+    if len(node_privkey) != 32:  # the C call below reads exactly 32 bytes
+        raise ValueError("node_privkey must be 32 bytes")
+    node_privkey = bytes(node_privkey)
+    associated_data = bytes(associated_data)
     packet = bytes(packet)
     if len(packet) != ONION_PACKET_SIZE:
         raise OnionError(f"onion packet is {len(packet)} bytes, expected {ONION_PACKET_SIZE}")

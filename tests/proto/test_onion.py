@@ -426,3 +426,9 @@ def test_fallback_secp_helpers_agree():
     assert onion._ecdh(point, secret) == PrivateKey(secret).ecdh(_pub(_privkey(4)))
     assert onion._pub_from_secret(secret) == _pub(secret)
     assert onion._parse_point(b"\x04" + bytes(32)) is None
+
+
+def test_peel_rejects_short_node_key():
+    packet, _, ad = _simple_onion(1)
+    with pytest.raises(ValueError):
+        peel_onion(packet, b"\x01" * 31, ad)
