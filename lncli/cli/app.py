@@ -68,6 +68,7 @@ def root(
 def _register() -> None:
     from lncli.cli.commands import channel_id, decode_onion, invoice
     from lncli.cli.commands import connect, node, peers
+    from lncli.cli.commands import chain as chain_cmds, wallet as wallet_cmds
 
     app.command("channel-id")(channel_id.channel_id)
     app.command("decode-onion")(decode_onion.decode_onion)
@@ -77,6 +78,10 @@ def _register() -> None:
     app.command("peers")(peers.peers)
     app.command("disconnect")(peers.disconnect)
     app.command("ping")(peers.ping)
+    app.command("chain-status")(chain_cmds.chain_status)
+    app.command("mine")(chain_cmds.mine)
+    app.command("fund")(wallet_cmds.fund)
+    app.add_typer(wallet_cmds.app, name="wallet")
 
 
 _register()
