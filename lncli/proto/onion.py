@@ -25,7 +25,13 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 
 from lncli.errors import DecodeError
 from lncli.proto import bigsize
-from lncli.proto.onion_failure import FAILURE_CODES, encode_failure_message, failure_name
+from lncli.proto.onion_failure import (
+    FAILURE_CODES,
+    encode_failure_message,
+    failure_name,
+    generate_key,
+    hmac_sha256,
+)
 
 try:  # Direct libsecp256k1 calls: avoid coincurve's per-object key derivations on hot paths.
     from coincurve._libsecp256k1 import ffi as _ffi
@@ -63,7 +69,6 @@ _ZEROS_HOP = bytes(HOP_PAYLOADS_SIZE)
 _U64 = struct.Struct(">Q")
 _U16 = struct.Struct(">H")
 _sha256 = hashlib.sha256
-_hmac_digest = _hmac.digest
 
 
 # --------------------------------------------------------------------------- secp256k1 helpers
@@ -483,7 +488,7 @@ def build_onion(
         )
     associated_data = bytes(associated_data)
     first_ephemeral, secrets = _hop_keys(session_key, pubkeys)
-    rhos = [_hmac_digest(b"rho", ss, "sha256") for ss in secrets]
+    rhos = [generate_key(b"rho", ss) for ss in secrets]
 
     # Filler: what hops 0..n-2 append (zeros, then encrypted) and the last hop sees at its tail.
     # The streams are kept for the wrapping loop below (the last hop's is made there).
@@ -496,7 +501,7 @@ def build_onion(
         streams.append(stream)
         filler = _xor(filler + bytes(shift), stream[HOP_PAYLOADS_SIZE - filled :])
 
-    buf = _chacha(_hmac_digest(b"pad", bytes(session_key), "sha256"), _ZEROS_HOP)
+    buf = _chacha(generate_key(b"pad", bytes(session_key)), _ZEROS_HOP)
     next_hmac = _ZERO32
     for i in range(n - 1, -1, -1):
         shifted = payloads[i] + next_hmac + buf[: HOP_PAYLOADS_SIZE - shifts[i]]
@@ -506,8 +511,8 @@ def build_onion(
             buf = _xor(shifted, streams[i][:HOP_PAYLOADS_SIZE])
         if i == n - 1 and filler:
             buf = buf[: HOP_PAYLOADS_SIZE - len(filler)] + filler
-        mu = _hmac_digest(b"mu", secrets[i], "sha256")
-        next_hmac = _hmac_digest(mu, buf + associated_data, "sha256")
+        mu = generate_key(b"mu", secrets[i])
+        next_hmac = hmac_sha256(mu, buf + associated_data)
     return b"\x00" + first_ephemeral + buf + next_hmac, secrets
 
 
@@ -576,11 +581,11 @@ def peel_onion(
         raise OnionError("onion public_key is not a valid point", _INVALID_KEY, _sha256(packet).digest())
     ss = _ecdh(point, node_privkey)
     hop_payloads = packet[34:_HMAC_OFFSET]
-    mu = _hmac_digest(b"mu", ss, "sha256")
-    expected = _hmac_digest(mu, hop_payloads + associated_data, "sha256")
+    mu = generate_key(b"mu", ss)
+    expected = hmac_sha256(mu, hop_payloads + associated_data)
     if not _hmac.compare_digest(expected, packet[_HMAC_OFFSET:]):
         raise OnionError("onion HMAC does not match", _INVALID_HMAC, _sha256(packet).digest())
-    plain = _chacha(_hmac_digest(b"rho", ss, "sha256"), hop_payloads + _ZEROS_HOP)
+    plain = _chacha(generate_key(b"rho", ss), hop_payloads + _ZEROS_HOP)
     try:
         length, start = bigsize.read(plain, 0)
     except DecodeError as e:

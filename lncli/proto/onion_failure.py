@@ -13,6 +13,7 @@ Attribution data (``option_attribution_data``) is not handled here.
 
 from __future__ import annotations
 
+import hashlib
 import hmac as _hmac
 import struct
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ __all__ = [
     "wrap_failure",
     "decode_failure",
     "generate_key",
+    "hmac_sha256",
     "shared_secrets_for_route",
 ]
 
@@ -85,7 +87,7 @@ _SCHEMAS: dict[str, tuple[int, tuple[tuple[str, str], ...]]] = {
 
 FAILURE_CODES: dict[str, int] = {name: code for name, (code, _) in _SCHEMAS.items()}
 FAILURE_NAMES: dict[int, str] = {code: name for name, code in FAILURE_CODES.items()}
-_FIELDS_BY_CODE = {code: fields for code, fields in (v for v in _SCHEMAS.values())}
+_FIELDS_BY_CODE = dict(_SCHEMAS.values())
 
 _FIXED = {_U16: 2, _U32: 4, _U64: 8, _SHA256: 32}
 _STRUCTS = {_U16: struct.Struct(">H"), _U32: struct.Struct(">I"), _U64: struct.Struct(">Q")}
@@ -122,9 +124,38 @@ def failure_flags(code: int) -> list[str]:
     return [name for bit, name in _FLAG_NAMES if code & bit]
 
 
+_IPAD = bytes.maketrans(bytes(range(256)), bytes(b ^ 0x36 for b in range(256)))
+_OPAD = bytes.maketrans(bytes(range(256)), bytes(b ^ 0x5C for b in range(256)))
+
+
+def _pad_states(key: bytes):
+    k = key.ljust(64, b"\0")
+    return hashlib.sha256(k.translate(_IPAD)), hashlib.sha256(k.translate(_OPAD))
+
+
+# HMAC states for the fixed key-type strings, so each key costs two hash-state copies.
+_KEY_STATES = {t: _pad_states(t) for t in (b"rho", b"mu", b"um", b"pad", b"ammag")}
+
+
 def generate_key(key_type: bytes, secret: bytes) -> bytes:
     """BOLT 4 key generation: HMAC-SHA256 keyed with the key-type string over the secret."""
-    return _hmac.digest(key_type, secret, "sha256")
+    states = _KEY_STATES.get(key_type)
+    if states is None:
+        return _hmac.digest(key_type, secret, "sha256")
+    inner = states[0].copy()
+    inner.update(secret)
+    outer = states[1].copy()
+    outer.update(inner.digest())
+    return outer.digest()
+
+
+def hmac_sha256(key: bytes, msg: bytes) -> bytes:
+    """HMAC-SHA256 (built on hashlib: cheaper per call than OpenSSL's HMAC for short keys)."""
+    if len(key) > 64:
+        return _hmac.digest(key, msg, "sha256")
+    k = key.ljust(64, b"\0")
+    inner = hashlib.sha256(k.translate(_IPAD) + msg).digest()
+    return hashlib.sha256(k.translate(_OPAD) + inner).digest()
 
 
 def _xor_stream(key: bytes, data: bytes) -> bytes:
@@ -234,7 +265,7 @@ def create_failure(
         raise ValueError("failure message longer than 65535 bytes")
     pad_len = max(0, pad_to - len(msg))
     body = _HEADER.pack(len(msg)) + msg + _HEADER.pack(pad_len) + bytes(pad_len)
-    mac = _hmac.digest(generate_key(b"um", shared_secret), body, "sha256")
+    mac = hmac_sha256(generate_key(b"um", shared_secret), body)
     return _xor_stream(generate_key(b"ammag", shared_secret), mac + body)
 
 
@@ -286,7 +317,7 @@ def decode_failure(packet: bytes, shared_secrets: list[bytes]) -> DecodedFailure
         raise FailureDecodeError(f"return packet is {len(packet)} bytes, shorter than the 36-byte minimum")
     for index, ss in enumerate(shared_secrets):
         packet = _xor_stream(generate_key(b"ammag", ss), packet)
-        mac = _hmac.digest(generate_key(b"um", ss), packet[32:], "sha256")
+        mac = hmac_sha256(generate_key(b"um", ss), packet[32:])
         if not _hmac.compare_digest(mac, packet[:32]):
             continue
         (flen,) = _HEADER.unpack_from(packet, 32)

@@ -29,6 +29,7 @@ from lncli.proto.onion_failure import (
     failure_flags,
     failure_name,
     generate_key,
+    hmac_sha256,
     shared_secrets_for_route,
     wrap_failure,
 )
@@ -292,3 +293,15 @@ def test_hmac_is_over_the_whole_body(route_secrets):
     ss = route_secrets[0]
     packet = wrap_failure(ss, create_failure(ss, "unknown_next_peer"))
     assert packet[:32] == hmac.digest(generate_key(b"um", ss), packet[32:], "sha256")
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    key_type=st.sampled_from([b"rho", b"mu", b"um", b"pad", b"ammag", b"other"]),
+    secret=st.binary(max_size=40),
+    key=st.binary(max_size=100),
+    msg=st.binary(max_size=300),
+)
+def test_hmac_helpers_match_stdlib(key_type, secret, key, msg):
+    assert generate_key(key_type, secret) == hmac.digest(key_type, secret, "sha256")
+    assert hmac_sha256(key, msg) == hmac.digest(key, msg, "sha256")
