@@ -152,8 +152,11 @@ class OnionError(DecodeError):
     size, which is a malformed message rather than an onion failure); ``failure_data`` holds
     its data fields (e.g. ``sha256_of_onion``, or ``type``/``offset`` for invalid_onion_payload)
     and ``failure_message`` the complete ``failuremsg``. BADONION failures go back in
-    ``update_fail_malformed_htlc`` with ``sha256_of_onion``.
+    ``update_fail_malformed_htlc`` with ``sha256_of_onion``; the others (invalid_onion_payload)
+    in ``update_fail_htlc``, built with ``create_failure(err.shared_secret, ...)``.
     """
+
+    shared_secret: bytes | None = None
 
     def __init__(
         self,
@@ -546,13 +549,17 @@ class PeeledOnion:
         }
 
 
-def _payload_error(packet: bytes, message: str, tlv_type: int, offset: int) -> OnionError:
-    return OnionError(
+def _payload_error(
+    packet: bytes, ss: bytes, message: str, tlv_type: int, offset: int
+) -> OnionError:
+    err = OnionError(
         message,
         _INVALID_PAYLOAD,
         _sha256(packet).digest(),
         {"type": tlv_type, "offset": min(offset, 0xFFFF)},
     )
+    err.shared_secret = ss
+    return err
 
 
 def peel_onion(
@@ -589,12 +596,12 @@ def peel_onion(
     try:
         length, start = bigsize.read(plain, 0)
     except DecodeError as e:
-        raise _payload_error(packet, f"bad hop payload length: {e}", 0, 0) from None
+        raise _payload_error(packet, ss, f"bad hop payload length: {e}", 0, 0) from None
     if length < 2:
-        raise _payload_error(packet, f"hop payload length {length} is reserved", 0, 0)
+        raise _payload_error(packet, ss, f"hop payload length {length} is reserved", 0, 0)
     end = start + length
     if end + HMAC_SIZE > HOP_PAYLOADS_SIZE:
-        raise _payload_error(packet, f"hop payload length {length} overruns hop_payloads", 0, 0)
+        raise _payload_error(packet, ss, f"hop payload length {length} overruns hop_payloads", 0, 0)
     payload = plain[start:end]
     next_hmac = plain[end : end + HMAC_SIZE]
     hop = None
@@ -602,7 +609,7 @@ def peel_onion(
         try:
             hop = HopPayload.from_bytes(payload)
         except HopPayloadError as e:
-            raise _payload_error(packet, f"invalid hop payload: {e}", e.type, start + e.offset) from None
+            raise _payload_error(packet, ss, f"invalid hop payload: {e}", e.type, start + e.offset) from None
     is_final = next_hmac == _ZERO32
     next_packet = None
     if not is_final:

@@ -193,6 +193,7 @@ def test_peel_unknown_even_type_is_invalid_onion_payload():
     err = e.value
     assert err.failure_name == "invalid_onion_payload"
     assert err.fields == {"type": 20, "offset": 1 + len(tlv_bytes) - 3}
+    assert err.shared_secret == compute_shared_secrets(b"\x41" * 32, [hops[0][0]])[0]
     code, fields, _ = decode_failure_message(err.failure_message)
     assert code == 0x4016 and fields == {"type": 20, "offset": len(tlv_bytes) - 2}
     # the raw payload is still available without parsing
