@@ -149,9 +149,9 @@ class OnionError(DecodeError):
     """An onion that cannot be processed, with the BOLT 4 failure the node should return.
 
     ``failure_code``/``failure_name`` name that failure (None only for a packet of the wrong
-    size, which is a malformed message rather than an onion failure); ``failure_data`` holds
-    its data fields (e.g. ``sha256_of_onion``, or ``type``/``offset`` for invalid_onion_payload)
-    and ``failure_message`` the complete ``failuremsg``. BADONION failures go back in
+    size, which is a malformed message rather than an onion failure); ``fields`` holds its data
+    fields by spec name (``sha256_of_onion``, or ``type``/``offset`` for invalid_onion_payload),
+    ``failure_data`` those encoded and ``failure_message`` the complete ``failuremsg``. BADONION failures go back in
     ``update_fail_malformed_htlc`` with ``sha256_of_onion``; the others (invalid_onion_payload)
     in ``update_fail_htlc``, built with ``create_failure(err.shared_secret, ...)``.
     """
