@@ -7,34 +7,52 @@ _lncli() {
     for ((i = 1; i < COMP_CWORD; i++)); do
         w="${COMP_WORDS[i]}"
         case "$path $w" in
+            "lncli chain-status") path="lncli chain-status" ;;
             "lncli channel-id") path="lncli channel-id" ;;
             "lncli connect") path="lncli connect" ;;
             "lncli decode-onion") path="lncli decode-onion" ;;
             "lncli disconnect") path="lncli disconnect" ;;
+            "lncli fund") path="lncli fund" ;;
             "lncli invoice") path="lncli invoice" ;;
+            "lncli mine") path="lncli mine" ;;
             "lncli node") path="lncli node" ;;
             "lncli peers") path="lncli peers" ;;
             "lncli ping") path="lncli ping" ;;
+            "lncli wallet") path="lncli wallet" ;;
             "lncli invoice decode") path="lncli invoice decode" ;;
             "lncli node info") path="lncli node info" ;;
             "lncli node start") path="lncli node start" ;;
             "lncli node stop") path="lncli node stop" ;;
+            "lncli wallet address") path="lncli wallet address" ;;
+            "lncli wallet addresses") path="lncli wallet addresses" ;;
+            "lncli wallet balance") path="lncli wallet balance" ;;
+            "lncli wallet send") path="lncli wallet send" ;;
+            "lncli wallet utxos") path="lncli wallet utxos" ;;
         esac
     done
     case "$path" in
-        "lncli") words="--datadir --network --conf -H --human --debug --version --help channel-id connect decode-onion disconnect invoice node peers ping" ;;
+        "lncli") words="--datadir --network --conf -H --human --debug --version --help chain-status channel-id connect decode-onion disconnect fund invoice mine node peers ping wallet" ;;
+        "lncli chain-status") words="--help" ;;
         "lncli channel-id") words="--help" ;;
         "lncli connect") words="--persist --help" ;;
         "lncli decode-onion") words="--node-key --assoc-data --payment-hash --failure --shared-secret --session-key --hop --help" ;;
         "lncli disconnect") words="--help" ;;
+        "lncli fund") words="--help" ;;
         "lncli invoice") words="--help decode" ;;
         "lncli invoice decode") words="--help" ;;
+        "lncli mine") words="--address --help" ;;
         "lncli node") words="--help info start stop" ;;
         "lncli node info") words="--help" ;;
         "lncli node start") words="--listen --alias --rgb --log-level --dev-seed --daemon --handshake-timeout --ping-interval --detached --help" ;;
         "lncli node stop") words="--help" ;;
         "lncli peers") words="--help" ;;
         "lncli ping") words="--pong-bytes --help" ;;
+        "lncli wallet") words="--help address addresses balance send utxos" ;;
+        "lncli wallet address") words="--change --help" ;;
+        "lncli wallet addresses") words="--help" ;;
+        "lncli wallet balance") words="--help" ;;
+        "lncli wallet send") words="--feerate --help" ;;
+        "lncli wallet utxos") words="--help" ;;
     esac
     COMPREPLY=($(compgen -W "$words" -- "$cur"))
 }
