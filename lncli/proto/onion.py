@@ -97,10 +97,10 @@ if _lib is not None:
         return bytes(_ffi.buffer(out, 33))
 
     def _tweak_mul(point, scalar: bytes) -> bytes:
-        pk = _ffi.new("secp256k1_pubkey *", point[0])
-        if not _lib.secp256k1_ec_pubkey_tweak_mul(_CTX, pk, scalar):
+        """``scalar * point``, compressed. Overwrites ``point`` (callers are done with it)."""
+        if not _lib.secp256k1_ec_pubkey_tweak_mul(_CTX, point, scalar):
             raise ValueError("blinding factor out of range")
-        return _serialize(pk)
+        return _serialize(point)
 
     def _pub_from_secret(secret: bytes) -> bytes:
         pk = _ffi.new("secp256k1_pubkey *")
@@ -293,14 +293,22 @@ class HopPayload:
         unknown = []
         while offset < end:
             start = offset
-            try:
-                typ, offset = bigsize.read(data, offset)
-            except DecodeError as e:
-                raise HopPayloadError(f"bad TLV type at offset {start}: {e}", 0, start) from None
-            try:
-                length, offset = bigsize.read(data, offset)
-            except DecodeError as e:
-                raise HopPayloadError(f"bad TLV length for type {typ}: {e}", typ, start) from None
+            typ = data[offset]
+            if typ < 0xFD:  # one-byte BigSize: the common case, read inline
+                offset += 1
+            else:
+                try:
+                    typ, offset = bigsize.read(data, offset)
+                except DecodeError as e:
+                    raise HopPayloadError(f"bad TLV type at offset {start}: {e}", 0, start) from None
+            if offset < end and data[offset] < 0xFD:
+                length = data[offset]
+                offset += 1
+            else:
+                try:
+                    length, offset = bigsize.read(data, offset)
+                except DecodeError as e:
+                    raise HopPayloadError(f"bad TLV length for type {typ}: {e}", typ, start) from None
             if length > end - offset:
                 raise HopPayloadError(
                     f"TLV type {typ} has length {length} past the end of the payload", typ, start
