@@ -162,6 +162,10 @@ class EmbeddedChain:
         self._tx_cache: _LRU = _LRU(20_000)
         self._block_cache: _LRU = _LRU(512)
         self.conn = open_db(self.path, {"chain": MIGRATIONS})
+        # Mempool writes use synchronous=NORMAL (in WAL mode: still atomic and durable across a
+        # process crash such as SIGKILL; only an OS crash or power loss may forget the last few
+        # mempool entries, as bitcoind forgets its mempool). Blocks are written with FULL.
+        self.conn.execute("PRAGMA synchronous=NORMAL")
         self._ensure_genesis()
 
     # -- setup -----------------------------------------------------------------------------
@@ -375,9 +379,14 @@ class EmbeddedChain:
             raise RefusedError("cannot mine a negative number of blocks")
         spk = ANYONE_CAN_SPEND if script_pubkey is None else bytes(script_pubkey)
         hashes = []
-        with self._lock, transaction(self.conn):
-            for _ in range(n):
-                hashes.append(self._mine_one(spk))
+        with self._lock:
+            self.conn.execute("PRAGMA synchronous=FULL")
+            try:
+                with transaction(self.conn):
+                    for _ in range(n):
+                        hashes.append(self._mine_one(spk))
+            finally:
+                self.conn.execute("PRAGMA synchronous=NORMAL")
         return hashes
 
     def _mine_one(self, spk: bytes) -> bytes:
