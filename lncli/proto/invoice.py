@@ -29,7 +29,10 @@ from dataclasses import dataclass
 from coincurve import PrivateKey, PublicKey
 from coincurve.ecdsa import cdata_to_der, deserialize_compact
 
+from lncli.bitcoin.address import base58check_encode, encode_segwit_address, get_network
 from lncli.errors import DecodeError, InputError
+from lncli.proto.features import Features, feature_name
+from lncli.proto.scid import ShortChannelId
 
 
 class InvoiceError(DecodeError):
@@ -51,8 +54,7 @@ _NETWORK_ALIASES = {"mainnet": "bitcoin", "main": "bitcoin", "bitcoin": "bitcoin
                     "testnet3": "testnet", "signet": "signet", "regtest": "regtest"}
 # longest first, so that lnbcrt is not read as lnbc + amount
 _PREFIXES = (("lnbcrt", "bcrt"), ("lntbs", "tbs"), ("lnbc", "bc"), ("lntb", "tb"))
-_SEGWIT_HRP = {"bc": "bc", "tb": "tb", "tbs": "tb", "bcrt": "bcrt"}
-_BASE58_VERSIONS = {"bc": (0x00, 0x05), "tb": (0x6F, 0xC4), "tbs": (0x6F, 0xC4), "bcrt": (0x6F, 0xC4)}
+_ADDRESS_NETWORK = {currency: get_network(name) for currency, name in NETWORKS.items()}
 
 # millisatoshi per unit of the amount, by multiplier letter ('' = whole bitcoin); p is handled apart
 _MSAT_PER_UNIT = {"": 100_000_000_000, "m": 100_000_000, "u": 100_000, "n": 100}
@@ -62,18 +64,6 @@ _U64_LIMIT = 1 << 64
 DEFAULT_EXPIRY = 3600
 DEFAULT_MIN_FINAL_CLTV_EXPIRY_DELTA = 18
 
-#: BOLT 9 feature names; bit 2k is the compulsory and 2k+1 the optional form.
-FEATURE_NAMES = {
-    0: "option_data_loss_protect", 4: "option_upfront_shutdown_script", 6: "gossip_queries",
-    8: "var_onion_optin", 10: "gossip_queries_ex", 12: "option_static_remotekey",
-    14: "payment_secret", 16: "basic_mpp", 18: "option_support_large_channel",
-    22: "option_anchors", 24: "option_route_blinding", 26: "option_shutdown_anysegwit",
-    28: "option_dual_fund", 34: "option_quiesce", 36: "option_attribution_data",
-    38: "option_onion_messages", 42: "option_provide_storage", 44: "option_channel_type",
-    46: "option_scid_alias", 48: "option_payment_metadata", 50: "option_zeroconf",
-    60: "option_simple_close", 62: "option_splice",
-}
-FEATURE_NAMES.update({bit + 1: name for bit, name in list(FEATURE_NAMES.items())})
 
 # tagged field types (the 5-bit value of the tag letter)
 TAG_P, TAG_S, TAG_D, TAG_M, TAG_N, TAG_H = 1, 16, 13, 27, 19, 23
@@ -156,26 +146,6 @@ def _int_to_words(value: int, nwords: int) -> bytes:
 # --------------------------------------------------------------------------------------------
 # addresses (fallbacks)
 
-_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-
-
-def _base58check(payload: bytes) -> str:
-    raw = payload + hashlib.sha256(hashlib.sha256(payload).digest()).digest()[:4]
-    n = int.from_bytes(raw, "big")
-    out = []
-    while n:
-        n, r = divmod(n, 58)
-        out.append(_B58[r])
-    zeros = len(raw) - len(raw.lstrip(b"\x00"))
-    return "1" * zeros + "".join(reversed(out))
-
-
-def _segwit_address(hrp: str, version: int, program: bytes) -> str:
-    values = bytes([version]) + _to_words(program)
-    const = _BECH32_CONST if version == 0 else _BECH32M_CONST  # BIP 350
-    return hrp + "1" + "".join(CHARSET[v] for v in values + _checksum(hrp, values, const))
-
-
 def _fallback_problem(version: int, program: bytes) -> str | None:
     n = len(program)
     if version in (17, 18):
@@ -189,19 +159,16 @@ def _fallback_problem(version: int, program: bytes) -> str | None:
 
 def fallback_address(currency: str, version: int, program: bytes) -> str:
     """The on-chain address of a fallback (17 = P2PKH, 18 = P2SH, 0..16 = segwit) on ``currency``."""
+    net = _ADDRESS_NETWORK[currency]
     if version == 17:
-        return _base58check(bytes([_BASE58_VERSIONS[currency][0]]) + program)
+        return base58check_encode(bytes([net.p2pkh_version]) + program)
     if version == 18:
-        return _base58check(bytes([_BASE58_VERSIONS[currency][1]]) + program)
-    return _segwit_address(_SEGWIT_HRP[currency], version, program)
+        return base58check_encode(bytes([net.p2sh_version]) + program)
+    return encode_segwit_address(net.hrp, version, program)
 
 
 # --------------------------------------------------------------------------------------------
 # data classes
-
-
-def _scid_str(scid: int) -> str:
-    return f"{scid >> 40}x{(scid >> 16) & 0xFFFFFF}x{scid & 0xFFFF}"
 
 
 @dataclass(frozen=True)
@@ -240,7 +207,7 @@ class RouteHintHop:
     cltv_expiry_delta: int
 
     def to_json(self) -> dict:
-        return {"pubkey": self.pubkey.hex(), "short_channel_id": _scid_str(self.short_channel_id),
+        return {"pubkey": self.pubkey.hex(), "short_channel_id": str(ShortChannelId.from_int(self.short_channel_id)),
                 "fee_base_msat": self.fee_base_msat,
                 "fee_proportional_millionths": self.fee_proportional_millionths,
                 "cltv_expiry_delta": self.cltv_expiry_delta}
@@ -289,7 +256,7 @@ class Invoice:
     @property
     def feature_names(self) -> dict[int, str | None]:
         """Every set bit, with its BOLT 9 name (None for an unknown, necessarily odd, bit)."""
-        return {bit: FEATURE_NAMES.get(bit) for bit in sorted(self.features)}
+        return {bit: feature_name(bit) for bit in sorted(self.features)}
 
     def to_json(self) -> dict:
         return {
@@ -511,9 +478,9 @@ def decode(invoice: str, *, network_hint: str | None = None) -> Invoice:
     if description is not None and description_hash is not None:
         raise InvoiceError("an invoice must not have both a d (description) and an h (description_hash) field")
     features = features or frozenset()
-    for bit in sorted(features):
-        if not bit & 1 and bit not in FEATURE_NAMES:
-            raise InvoiceError(f"unknown required feature bit {bit} in the 9 field")
+    unknown_bits = Features.from_bits(features).unknown_required("9", None)
+    if unknown_bits:
+        raise InvoiceError(f"unknown required feature bit {unknown_bits[0]} in the 9 field")
     if features & {16, 17} and not features & {14, 15}:
         raise InvoiceError("feature basic_mpp is set without its dependency payment_secret")
 
