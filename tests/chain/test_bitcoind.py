@@ -298,3 +298,26 @@ if _contract is not None:
     @pytest.fixture
     def backend(bitcoind):
         return bitcoind
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_parse_block_random_and_mutated_only_decode_errors(data):
+    from lncli.errors import DecodeError
+
+    good = raw_block([coinbase_tx(1), segwit_tx()])
+    if data.draw(st.booleans()):
+        raw = data.draw(st.binary(max_size=400))
+    else:
+        raw = bytearray(good)
+        for _ in range(data.draw(st.integers(1, 4))):
+            raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+        raw = bytes(raw[: data.draw(st.integers(0, len(raw)))])
+    try:
+        block = parse_block(raw, 1)
+    except DecodeError:
+        return
+    assert raw_block(block.txs, block.prev_hash)[80:] == raw[80:]
