@@ -391,8 +391,6 @@ def eval_script(stack: list[bytes], script: bytes, flags: int, ctx: SpendContext
                 raise ScriptError(E_OP_COUNT)
         if op in _DISABLED:
             raise ScriptError(E_DISABLED_OPCODE)
-        if op == 0xAB and sigversion == SIGVERSION_BASE and False:  # CONST_SCRIPTCODE not modelled
-            pass
         if not fexec and not (0x63 <= op <= 0x68):
             continue
 
