@@ -9,7 +9,7 @@ CHAIN 0 for receive and 1 for change addresses. Private keys never leave this mo
 State (``DATADIR/NETWORK/wallet.sqlite3``): addresses derived (issued or within the gap limit
 lookahead), UTXOs with the height that confirmed them (NULL: in the mempool), spent and reserved
 markers, and the last scanned block. Every block is applied in one SQLite transaction together
-with the scanned height, so a killed process leaves either the block fully applied or not at all.
+with the scanned height (in batches of blocks), so a killed process leaves each batch fully applied or not at all.
 
 Locks: ``create_funding`` reserves the coins it spends (``reserved_txid``) so a second spend never
 picks them, until they are seen spent on chain or in the mempool, or :meth:`Wallet.release` is
@@ -278,22 +278,25 @@ class Wallet:
             self._reset_scan()  # the chain changed under us (reorg or another chain): rescan
             start = -1
         scripts = self._watch_scripts()
-        for h in range(start + 1, tip_height + 1):
-            block = backend.block_at(h)
+        batch = 64  # blocks per SQLite transaction: each batch is applied whole or not at all
+        for first in range(start + 1, tip_height + 1, batch):
+            blocks = [backend.block_at(h) for h in range(first, min(first + batch, tip_height + 1))]
             with transaction(self.db):
-                if self.scanned_height() >= h:  # another process applied it meanwhile
-                    continue
-                while True:
-                    for tx in block.txs:
-                        self._apply_tx(tx, h, scripts)
-                    rows = self._lookahead_rows()
-                    if not rows:
-                        break
-                    # a payment used the lookahead: derive further and apply the block again
-                    self.db.executemany("INSERT OR IGNORE INTO wallet_addresses(chain, idx, script) VALUES(?,?,?)", rows)
-                    scripts = self._watch_scripts()
-                self.db.execute("INSERT OR REPLACE INTO wallet_meta VALUES('scanned_height', ?)", (str(h),))
-                self.db.execute("INSERT OR REPLACE INTO wallet_meta VALUES('scanned_hash', ?)", (block.hash.hex(),))
+                for block in blocks:
+                    h = block.height
+                    if self.scanned_height() >= h:  # another process applied it meanwhile
+                        continue
+                    while True:
+                        for tx in block.txs:
+                            self._apply_tx(tx, h, scripts)
+                        rows = self._lookahead_rows()
+                        if not rows:
+                            break
+                        # a payment used the lookahead: derive further and apply the block again
+                        self.db.executemany("INSERT OR IGNORE INTO wallet_addresses(chain, idx, script) VALUES(?,?,?)", rows)
+                        scripts = self._watch_scripts()
+                    self.db.execute("INSERT OR REPLACE INTO wallet_meta VALUES('scanned_height', ?)", (str(h),))
+                    self.db.execute("INSERT OR REPLACE INTO wallet_meta VALUES('scanned_hash', ?)", (block.hash.hex(),))
         self._sync_mempool(scripts)
         return tip_height
 
