@@ -180,9 +180,10 @@ def htlc_success_fee_sat(feerate_per_kw: int, anchors: bool) -> int:
 
 def is_trimmed(htlc: Htlc, dust_limit_sat: int, feerate_per_kw: int, anchors: bool) -> bool:
     """True if the HTLC gets no output: its value minus the fee of its second-stage
-    transaction is below the holder's dust limit."""
+    transaction is below the holder's dust limit. (A dust limit of 0, which BOLT 2 forbids,
+    is treated as 1 so that no output or second-stage output is ever worth 0.)"""
     fee = htlc_timeout_fee_sat(feerate_per_kw, anchors) if htlc.offered else htlc_success_fee_sat(feerate_per_kw, anchors)
-    return htlc.amount_msat // 1000 < dust_limit_sat + fee
+    return htlc.amount_msat // 1000 < max(dust_limit_sat, 1) + fee
 
 
 def untrimmed_htlcs(htlcs: Iterable[Htlc], dust_limit_sat: int, feerate_per_kw: int, anchors: bool) -> list[Htlc]:
