@@ -230,6 +230,11 @@ class CommitmentTx:
     so including trimmed HTLCs, trimmed balances and sub-satoshi remainders);
     ``base_fee_sat`` is :func:`commitment_fee_sat` for its untrimmed HTLCs.
     Vouts of absent outputs are None.
+
+    HTLC ids: BOLT 2 numbers each side's offered HTLCs separately, so the same ``htlc_id``
+    can appear once in each direction. ``htlc_outputs`` (htlc_id -> vout) merges both
+    directions and is only unambiguous when ids do not collide; ``offered_htlc_outputs`` and
+    ``received_htlc_outputs`` (offered/received by the holder) and :meth:`htlc_vout` always are.
     """
 
     tx: Transaction
@@ -242,6 +247,8 @@ class CommitmentTx:
     local_anchor_vout: int | None
     remote_anchor_vout: int | None
     trimmed_htlcs: tuple[Htlc, ...]
+    offered_htlc_outputs: dict[int, int] = field(default_factory=dict, hash=False)
+    received_htlc_outputs: dict[int, int] = field(default_factory=dict, hash=False)
 
     @property
     def witness_scripts(self) -> tuple[bytes | None, ...]:
@@ -254,6 +261,11 @@ class CommitmentTx:
 
     def htlc_at(self, vout: int) -> Htlc | None:
         return self.outputs[vout].htlc
+
+    def htlc_vout(self, htlc: Htlc) -> int | None:
+        """The vout of ``htlc``'s output, None if it was trimmed (or is not on this tx)."""
+        table = self.offered_htlc_outputs if htlc.offered else self.received_htlc_outputs
+        return table.get(htlc.htlc_id)
 
 
 def _locktime_sequence(
@@ -348,9 +360,11 @@ def build_commitment_tx(
     outputs = tuple(e[1] for e in entries)
     vouts: dict[str, int] = {}
     htlc_outputs: dict[int, int] = {}
+    by_direction: dict[bool, dict[int, int]] = {True: {}, False: {}}
     for vout, out in enumerate(outputs):
         if out.htlc is not None:
             htlc_outputs[out.htlc.htlc_id] = vout
+            by_direction[out.htlc.offered][out.htlc.htlc_id] = vout
         else:
             vouts[out.kind] = vout
 
@@ -371,6 +385,8 @@ def build_commitment_tx(
         local_anchor_vout=vouts.get(LOCAL_ANCHOR),
         remote_anchor_vout=vouts.get(REMOTE_ANCHOR),
         trimmed_htlcs=trimmed,
+        offered_htlc_outputs=by_direction[True],
+        received_htlc_outputs=by_direction[False],
     )
 
 

@@ -366,12 +366,14 @@ def _channel(draw):
     n = draw(st.integers(0, 8))
     htlcs = []
     left = total_msat
-    for i in range(n):
+    for _ in range(n):
         if left < 1000:
             break
         amount = draw(st.integers(1, min(left // 2 + 1, 10_000_000)))
         payment_hash = draw(st.sampled_from([b"\x01" * 32, b"\x02" * 32]) | _hash)
-        htlcs.append(Htlc(i, amount, payment_hash, draw(st.integers(0, 600)), draw(st.booleans())))
+        offered = draw(st.booleans())
+        htlc_id = sum(1 for h in htlcs if h.offered == offered)  # ids count per direction (BOLT 2)
+        htlcs.append(Htlc(htlc_id, amount, payment_hash, draw(st.integers(0, 600)), offered))
         left -= amount
     to_local = draw(st.integers(0, left))
     return dict(
@@ -399,6 +401,7 @@ def test_property_amounts_trimming_and_order(ch):
     kept = [h for h in ch["htlcs"] if not is_trimmed(h, dust, feerate, anchors)]
     trimmed = [h for h in ch["htlcs"] if is_trimmed(h, dust, feerate, anchors)]
     assert set(commit.htlc_outputs) == {h.htlc_id for h in kept}
+    assert len(commit.offered_htlc_outputs) + len(commit.received_htlc_outputs) == len(kept)
     assert set(commit.trimmed_htlcs) == set(trimmed)
     assert commit.base_fee_sat == commitment_fee_sat(feerate, len(kept), anchors)
 
@@ -439,4 +442,13 @@ def test_property_amounts_trimming_and_order(ch):
     # vout bookkeeping
     for htlc_id, vout in commit.htlc_outputs.items():
         assert commit.outputs[vout].htlc.htlc_id == htlc_id
-        assert commit.tx.outputs[vout].script_pubkey == p2wsh_script(commit.outputs[vout].witness_script)
+    for i in range(len(commit.outputs)):
+        h = commit.htlc_at(i)
+        assert h is None or commit.htlc_vout(h) == i
+    for h in ch["htlcs"]:
+        vout = commit.htlc_vout(h)
+        assert (vout is None) == (h in trimmed)
+        if vout is not None:
+            assert commit.outputs[vout].htlc == h
+            assert (commit.offered_htlc_outputs if h.offered else commit.received_htlc_outputs)[h.htlc_id] == vout
+            assert commit.tx.outputs[vout].script_pubkey == p2wsh_script(commit.outputs[vout].witness_script)
