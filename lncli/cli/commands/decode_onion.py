@@ -70,9 +70,9 @@ def _decode_failure(env: Env, failure: str, secrets: list[str], session_key: str
             raise UsageError("--session-key needs the route: one --hop PUBKEY per hop, first hop first")
         sk = parse_hex(session_key, "--session-key", 32)
         pubkeys = [parse_hex(h, "--hop", 33) for h in hops]
-        from lncli.proto import onion as onion_mod
-
-        shared = onion_mod.shared_secrets(sk, pubkeys)
+        shared = onion_failure.shared_secrets_for_route(sk, pubkeys)
+        decoded = onion_failure.decode_failure(packet, shared).to_json()
+        return {"failing_node": pubkeys[decoded["hop_index"]].hex(), **decoded}
     elif secrets:
         shared = [parse_hex(s, "--shared-secret", 32) for s in secrets]
     else:
