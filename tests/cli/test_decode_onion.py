@@ -50,7 +50,7 @@ def test_failure_with_shared_secrets_and_with_session_key(script_runner):
     assert r1.returncode == 0, r1.stderr
     out = json.loads(r1.stdout)
     assert out["hop_index"] == 4
-    assert out["failure_code"] == 0x2002 and out["name"] == "permanent_node_failure"
+    assert out["failure_code"] == 0x2002 and out["name"] == "temporary_node_failure"
     route = [a for h in hops for a in ("--hop", h["pubkey"])]
     r2 = run(script_runner, "decode-onion", "--failure", "-", "--session-key", vec["generate"]["session_key"], *route, stdin=vec["errorpacket"])
     assert r2.returncode == 0, r2.stderr
