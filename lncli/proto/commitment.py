@@ -67,6 +67,7 @@ __all__ = [
     "build_htlc_tx",
     "htlc_remote_sighash_type",
     "htlc_witness",
+    "htlc_from_preimage",
 ]
 
 #: value of each anchor output (option_anchors)
