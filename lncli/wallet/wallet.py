@@ -497,12 +497,9 @@ def wallet_path(netdir: Path) -> Path:
 
 
 def env_seed(env) -> bytes:
-    from lncli.wallet.seed import load_or_create_seed, parse_fixed_seed
+    from lncli.wallet.seed import datadir_seed
 
-    fixed = env.config.get("fixed_seed") if env.network == "regtest" else None
-    if fixed:
-        return parse_fixed_seed(fixed)
-    return load_or_create_seed(env.ensure_netdir())
+    return datadir_seed(env)
 
 
 def open_wallet(env, backend=None, *, create: bool = True) -> Wallet | None:

@@ -19,16 +19,11 @@ DAEMON_START_TIMEOUT = 10.0
 def _settings(env: Env, listen, alias, rgb, dev_seed, handshake_timeout, ping_interval):
     from lncli.node.address import parse_host_port
     from lncli.node.node import NodeSettings
-    from lncli.wallet.seed import parse_fixed_seed
+    from lncli.wallet.seed import datadir_seed
 
     conf = env.config
     addrs = [parse_host_port(a, allow_zero=True) for a in (listen or conf.get_all("listen") or ["127.0.0.1:9735"])]
-    seed_text = dev_seed if dev_seed is not None else conf.get("dev-seed")
-    seed = None
-    if seed_text is not None:
-        if env.network != "regtest":
-            raise RefusedError(f"--dev-seed (dev-seed=) is only allowed on regtest, not {env.network}")
-        seed = parse_fixed_seed(seed_text)
+    seed = datadir_seed(env, dev_seed)
     rgb = rgb if rgb is not None else conf.get("rgb")
     if rgb is not None:
         text = rgb.lstrip("#")
