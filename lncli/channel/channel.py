@@ -1,0 +1,1654 @@
+"""One BOLT 2 channel, both roles, without I/O.
+
+A :class:`Channel` is fed decoded peer messages (``lncli.proto.wire.Message``) and local
+commands; each returns an :class:`~lncli.channel.events.Outcome` (messages to send, monitor
+updates, events). The caller persists ``to_record()`` and the monitor updates before sending
+the messages. Keys, the channel seed and block heights are inputs; nothing here touches a
+socket, the disk, the clock or a random source.
+
+Update bookkeeping. Every update (an HTLC add, its removal, a fee change) records the
+commitment number at which it entered our commitment (LOCAL) and theirs (REMOTE):
+
+* an update *we* send enters their commitment when we send the next ``commitment_signed``
+  (number ``remote_ctn + 1``) and ours when they revoke that commitment's predecessor
+  (``local_ctn + 1``: the next ``commitment_signed`` they send covers it);
+* an update *they* send enters our commitment with their next ``commitment_signed``
+  (``local_ctn + 1``) and theirs when we send ``revoke_and_ack`` (``remote_ctn + 1``).
+
+An HTLC is on commitment (side, n) when its add entered that side at or before n and its
+removal did not. Balances, HTLC lists and the feerate of any commitment follow from that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from lncli.bitcoin.ecdsa import compact_to_der, der_to_compact
+from lncli.bitcoin.script import classify, funding_script, p2wsh_script
+from lncli.bitcoin.sighash import SIGHASH_ALL, SighashCache
+from lncli.bitcoin.tx import OutPoint, Transaction, TxIn, TxOut
+from lncli.errors import DecodeError
+from lncli.proto import commitment as bolt3
+from lncli.proto.commitment import Basepoints, Htlc
+from lncli.proto.features import CHANNEL_TYPE_ANCHORS, CHANNEL_TYPE_STATIC_REMOTEKEY
+from lncli.proto.keys import derive_privkey, obscure_factor, per_commitment_point
+from lncli.proto.scid import channel_id as make_channel_id
+from lncli.proto.shachain import RevocationStore, ShachainError
+from lncli.proto.wire import Message, ShortChannelId, default_schema
+
+from lncli.channel import events as ev
+from lncli.channel.events import Outcome
+from lncli.channel.keys import ChannelSecrets
+from lncli.channel.params import (
+    FEERATE_FLOOR_PER_KW,
+    ChannelConfig,
+    ChannelError,
+    LocalPolicy,
+    check_accept_channel,
+    check_open_channel,
+    default_config,
+)
+from lncli.channel.state import (
+    LOCAL,
+    REMOTE,
+    ChannelState,
+    check_transition,
+    inbound_htlc_state,
+    outbound_htlc_state,
+)
+
+__all__ = ["Channel", "ChannelError", "ProtocolError", "WeAreBehind", "HtlcRecord"]
+
+S = ChannelState
+_ZERO32 = bytes(32)
+_CLTV_LIMIT = 500_000_000
+_BADONION = 0x8000
+_ANCHORS_MSAT = 2 * bolt3.ANCHOR_OUTPUT_SAT * 1000
+# closing tx witness: count, dummy, 2 x (len + 72-byte sig + sighash), len + 71-byte script
+_CLOSING_WITNESS_WEIGHT = 2 + 1 + 1 + 2 * 74 + 1 + 71
+
+
+class ProtocolError(ChannelError):
+    """The peer broke BOLT 2: send ``error`` with this text and fail the channel."""
+
+
+class WeAreBehind(ChannelError):
+    """channel_reestablish proves our state is old: never broadcast our commitment."""
+
+
+def _msg(name: str, **fields) -> Message:
+    return Message(default_schema().messages[name], fields)
+
+
+def _sha256(b: bytes) -> bytes:
+    return hashlib.sha256(b).digest()
+
+
+@dataclass
+class HtlcRecord:
+    """One HTLC and its progress. ``outbound``: offered by us."""
+
+    htlc_id: int
+    outbound: bool
+    amount_msat: int
+    payment_hash: bytes
+    cltv_expiry: int
+    onion_routing_packet: bytes
+    add_ctn: list  # [local, remote] commitment numbers the add entered (None: not yet)
+    remove_ctn: list | None = None  # same for the removal
+    removal: dict | None = None  # {"kind": "fulfill"|"fail"|"fail_malformed", ...}
+
+    def present(self, side: int, ctn: int) -> bool:
+        a = self.add_ctn[side]
+        if a is None or a > ctn:
+            return False
+        if self.remove_ctn is not None:
+            r = self.remove_ctn[side]
+            if r is not None and r <= ctn:
+                return False
+        return True
+
+    def to_json(self) -> dict:
+        removal = None
+        if self.removal is not None:
+            removal = {k: (v.hex() if isinstance(v, bytes) else v) for k, v in self.removal.items()}
+        return {
+            "htlc_id": self.htlc_id,
+            "outbound": self.outbound,
+            "amount_msat": self.amount_msat,
+            "payment_hash": self.payment_hash.hex(),
+            "cltv_expiry": self.cltv_expiry,
+            "onion_routing_packet": self.onion_routing_packet.hex(),
+            "add_ctn": list(self.add_ctn),
+            "remove_ctn": None if self.remove_ctn is None else list(self.remove_ctn),
+            "removal": removal,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict) -> HtlcRecord:
+        removal = d["removal"]
+        if removal is not None:
+            removal = {
+                k: (bytes.fromhex(v) if k in ("payment_preimage", "reason", "sha256_of_onion") else v)
+                for k, v in removal.items()
+            }
+        return cls(
+            htlc_id=d["htlc_id"],
+            outbound=d["outbound"],
+            amount_msat=d["amount_msat"],
+            payment_hash=bytes.fromhex(d["payment_hash"]),
+            cltv_expiry=d["cltv_expiry"],
+            onion_routing_packet=bytes.fromhex(d["onion_routing_packet"]),
+            add_ctn=list(d["add_ctn"]),
+            remove_ctn=None if d["remove_ctn"] is None else list(d["remove_ctn"]),
+            removal=removal,
+        )
+
+
+def _bp_json(bp: Basepoints) -> dict:
+    return {k: getattr(bp, k).hex() for k in Basepoints.__dataclass_fields__}
+
+
+def _bp_from_json(d: dict) -> Basepoints:
+    return Basepoints(**{k: bytes.fromhex(d[k]) for k in Basepoints.__dataclass_fields__})
+
+
+# Fields persisted as-is (ints, bools, str, None) and as hex bytes.
+_PLAIN = (
+    "is_opener",
+    "funding_satoshis",
+    "push_msat",
+    "funding_output_index",
+    "anchors",
+    "channel_flags",
+    "minimum_depth",
+    "local_ctn",
+    "remote_ctn",
+    "remote_revoked",
+    "next_htlc_id",
+    "remote_next_htlc_id",
+    "base_ours_msat",
+    "next_update_id",
+    "next_fee_seq",
+    "commit_after_revoke",
+    "channel_ready_sent",
+    "channel_ready_received",
+    "funding_depth",
+    "shutdown_sent",
+    "shutdown_received",
+    "closing_fee_sent",
+    "closing_feerate_per_kw",
+    "data_loss",
+    "initial_feerate_per_kw",
+)
+_HEX = (
+    "chain_hash",
+    "temporary_channel_id",
+    "channel_id",
+    "funding_txid",
+    "local_shutdown_script",
+    "remote_shutdown_script",
+)
+
+
+class Channel:
+    """One channel (see the module doc). Build with :meth:`new_outbound`,
+    :meth:`from_open_channel` or :meth:`from_record`."""
+
+    def __init__(self) -> None:
+        self.state = S.AWAITING_ACCEPT
+        self.is_opener = True
+        self.secrets: ChannelSecrets | None = None
+        self.policy = LocalPolicy()
+        self.chain_hash = _ZERO32
+        self.temporary_channel_id = _ZERO32
+        self.channel_id = _ZERO32
+        self.funding_satoshis = 0
+        self.push_msat = 0
+        self.funding_txid: bytes | None = None
+        self.funding_output_index: int | None = None
+        self.anchors = False
+        self.channel_flags = 0
+        self.minimum_depth = 0
+        self.local_config: ChannelConfig | None = None
+        self.remote_config: ChannelConfig | None = None
+        self.remote_basepoints: Basepoints | None = None
+        self.initial_feerate_per_kw = 0
+        # commitment numbers
+        self.local_ctn = 0
+        self.remote_ctn = 0
+        self.remote_revoked = 0  # their commitments revoked so far (= next_revocation_number)
+        self.remote_points: dict[int, bytes] = {}
+        self.remote_store = RevocationStore()
+        self.local_sigs: dict | None = None  # their signatures on our latest commitment
+        # HTLCs and updates
+        self.offered: dict[int, HtlcRecord] = {}
+        self.received: dict[int, HtlcRecord] = {}
+        self.next_htlc_id = 0
+        self.remote_next_htlc_id = 0
+        self.base_ours_msat = 0  # our balance before the HTLCs still held in offered/received
+        self.fees: list[dict] = []  # {"seq", "feerate", "ctn": [local, remote]}
+        self.next_fee_seq = 0
+        self.local_log: list[list] = []  # our sent updates in order: [kind, key]
+        self.remote_log: list[list] = []  # their updates in order
+        self.commit_after_revoke = False  # our last commitment_signed came after our last revoke_and_ack
+        self.next_update_id = 1
+        # opening / closing
+        self.channel_ready_sent = False
+        self.channel_ready_received = False
+        self.funding_depth = 0
+        self.short_channel_id: int | None = None
+        self.local_shutdown_script: bytes | None = None
+        self.remote_shutdown_script: bytes | None = None
+        self.shutdown_sent = False
+        self.shutdown_received = False
+        self.closing_fee_sent: int | None = None
+        self.closing_feerate_per_kw: int | None = None
+        self.data_loss = False
+
+    # ================================================================== construction
+
+    @classmethod
+    def new_outbound(
+        cls,
+        *,
+        channel_seed: bytes,
+        temporary_channel_id: bytes,
+        chain_hash: bytes,
+        funding_satoshis: int,
+        push_msat: int = 0,
+        feerate_per_kw: int,
+        policy: LocalPolicy = LocalPolicy(),
+        anchors: bool | None = None,
+        announce: bool = False,
+        shutdown_scriptpubkey: bytes | None = None,
+    ) -> tuple[Channel, Message]:
+        """Open a channel: returns the channel and the ``open_channel`` to send."""
+        if funding_satoshis >= 1 << 24 and not policy.large_channels:
+            raise ChannelError(f"funding of {funding_satoshis} sat needs option_support_large_channel")
+        if not 0 <= push_msat <= funding_satoshis * 1000:
+            raise ChannelError("push amount must be between 0 and the funding amount")
+        if feerate_per_kw < FEERATE_FLOOR_PER_KW:
+            raise ChannelError(f"feerate_per_kw must be at least {FEERATE_FLOOR_PER_KW}")
+        c = cls()
+        c.secrets = ChannelSecrets.from_seed(channel_seed)
+        c.policy = policy
+        c.is_opener = True
+        c.chain_hash = bytes(chain_hash)
+        c.temporary_channel_id = c.channel_id = bytes(temporary_channel_id)
+        c.funding_satoshis = funding_satoshis
+        c.push_msat = push_msat
+        c.anchors = policy.anchors if anchors is None else anchors
+        c.channel_flags = 1 if announce else 0
+        c.local_config = default_config(funding_satoshis, policy)
+        c.initial_feerate_per_kw = feerate_per_kw
+        c.fees = [{"seq": 0, "feerate": feerate_per_kw, "ctn": [0, 0]}]
+        c.next_fee_seq = 1
+        c.base_ours_msat = funding_satoshis * 1000 - push_msat
+        c.local_shutdown_script = shutdown_scriptpubkey
+        fee_msat = bolt3.commitment_fee_sat(feerate_per_kw, 0, c.anchors) * 1000 + (_ANCHORS_MSAT if c.anchors else 0)
+        if c.base_ours_msat < fee_msat + c.local_config.dust_limit_satoshis * 1000:
+            raise ChannelError("the funding amount cannot pay the initial commitment fee")
+        sec = c.secrets
+        tlvs: dict = {"channel_type": {"type": (CHANNEL_TYPE_ANCHORS if c.anchors else CHANNEL_TYPE_STATIC_REMOTEKEY).to_bytes()}}
+        if shutdown_scriptpubkey is not None:
+            tlvs["upfront_shutdown_script"] = {"shutdown_scriptpubkey": shutdown_scriptpubkey}
+        cfg = c.local_config
+        msg = _msg(
+            "open_channel",
+            chain_hash=c.chain_hash,
+            temporary_channel_id=c.temporary_channel_id,
+            funding_satoshis=funding_satoshis,
+            push_msat=push_msat,
+            dust_limit_satoshis=cfg.dust_limit_satoshis,
+            max_htlc_value_in_flight_msat=cfg.max_htlc_value_in_flight_msat,
+            channel_reserve_satoshis=cfg.channel_reserve_satoshis,
+            htlc_minimum_msat=cfg.htlc_minimum_msat,
+            feerate_per_kw=feerate_per_kw,
+            to_self_delay=cfg.to_self_delay,
+            max_accepted_htlcs=cfg.max_accepted_htlcs,
+            funding_pubkey=sec.funding_pubkey,
+            revocation_basepoint=sec.revocation_basepoint,
+            payment_basepoint=sec.payment_basepoint,
+            delayed_payment_basepoint=sec.delayed_payment_basepoint,
+            htlc_basepoint=sec.htlc_basepoint,
+            first_per_commitment_point=sec.per_commitment_point(0),
+            channel_flags=c.channel_flags,
+            tlvs=tlvs,
+        )
+        return c, msg
+
+    @classmethod
+    def from_open_channel(
+        cls,
+        msg: Message,
+        *,
+        channel_seed: bytes,
+        chain_hash: bytes,
+        feerate_estimate_per_kw: int,
+        policy: LocalPolicy = LocalPolicy(),
+        shutdown_scriptpubkey: bytes | None = None,
+    ) -> tuple[Channel, Message]:
+        """Accept an ``open_channel`` (every BOLT 2 check; ChannelError refuses it).
+        Returns the channel and the ``accept_channel`` to send."""
+        their_cfg, anchors = check_open_channel(
+            msg, chain_hash=chain_hash, policy=policy, feerate_estimate_per_kw=feerate_estimate_per_kw
+        )
+        c = cls()
+        c.secrets = ChannelSecrets.from_seed(channel_seed)
+        c.policy = policy
+        c.is_opener = False
+        c.state = S.AWAITING_FUNDING_CREATED
+        c.chain_hash = bytes(chain_hash)
+        c.temporary_channel_id = c.channel_id = bytes(msg.temporary_channel_id)
+        c.funding_satoshis = msg.funding_satoshis
+        c.push_msat = msg.push_msat
+        c.anchors = anchors
+        c.channel_flags = msg.channel_flags
+        c.minimum_depth = policy.minimum_depth
+        c.remote_config = their_cfg
+        ours = default_config(c.funding_satoshis, policy)
+        # BOLT 2: our reserve >= their dust limit; our dust limit <= their reserve.
+        reserve = max(ours.channel_reserve_satoshis, their_cfg.dust_limit_satoshis)
+        dust = min(ours.dust_limit_satoshis, their_cfg.channel_reserve_satoshis)
+        if dust < 354:
+            raise ChannelError(
+                f"channel_reserve_satoshis {their_cfg.channel_reserve_satoshis} is below the lowest dust limit we can use"
+            )
+        c.local_config = ChannelConfig(
+            dust_limit_satoshis=dust,
+            max_htlc_value_in_flight_msat=ours.max_htlc_value_in_flight_msat,
+            channel_reserve_satoshis=reserve,
+            htlc_minimum_msat=ours.htlc_minimum_msat,
+            to_self_delay=ours.to_self_delay,
+            max_accepted_htlcs=ours.max_accepted_htlcs,
+        )
+        c.remote_basepoints = Basepoints(
+            funding_pubkey=msg.funding_pubkey,
+            revocation_basepoint=msg.revocation_basepoint,
+            payment_basepoint=msg.payment_basepoint,
+            delayed_payment_basepoint=msg.delayed_payment_basepoint,
+            htlc_basepoint=msg.htlc_basepoint,
+        )
+        c.remote_points = {0: msg.first_per_commitment_point}
+        c.initial_feerate_per_kw = msg.feerate_per_kw
+        c.fees = [{"seq": 0, "feerate": msg.feerate_per_kw, "ctn": [0, 0]}]
+        c.next_fee_seq = 1
+        c.base_ours_msat = msg.push_msat
+        c.local_shutdown_script = shutdown_scriptpubkey
+        upfront = (msg.tlvs or {}).get("upfront_shutdown_script")
+        if upfront and upfront.get("shutdown_scriptpubkey"):
+            c.remote_shutdown_script = _check_shutdown_script(upfront["shutdown_scriptpubkey"])
+        sec = c.secrets
+        cfg = c.local_config
+        tlvs: dict = {"channel_type": {"type": (CHANNEL_TYPE_ANCHORS if anchors else CHANNEL_TYPE_STATIC_REMOTEKEY).to_bytes()}}
+        if shutdown_scriptpubkey is not None:
+            tlvs["upfront_shutdown_script"] = {"shutdown_scriptpubkey": shutdown_scriptpubkey}
+        accept = _msg(
+            "accept_channel",
+            temporary_channel_id=c.temporary_channel_id,
+            dust_limit_satoshis=cfg.dust_limit_satoshis,
+            max_htlc_value_in_flight_msat=cfg.max_htlc_value_in_flight_msat,
+            channel_reserve_satoshis=cfg.channel_reserve_satoshis,
+            htlc_minimum_msat=cfg.htlc_minimum_msat,
+            minimum_depth=c.minimum_depth,
+            to_self_delay=cfg.to_self_delay,
+            max_accepted_htlcs=cfg.max_accepted_htlcs,
+            funding_pubkey=sec.funding_pubkey,
+            revocation_basepoint=sec.revocation_basepoint,
+            payment_basepoint=sec.payment_basepoint,
+            delayed_payment_basepoint=sec.delayed_payment_basepoint,
+            htlc_basepoint=sec.htlc_basepoint,
+            first_per_commitment_point=sec.per_commitment_point(0),
+            tlvs=tlvs,
+        )
+        return c, accept
+
+    # ================================================================== small helpers
+
+    def set_state(self, new: ChannelState) -> None:
+        """The one place the channel's state changes (checked against TRANSITIONS)."""
+        check_transition(self.state, new)
+        self.state = new
+
+    def _expect(self, msg: Message, *states: ChannelState) -> None:
+        if self.state not in states:
+            raise ProtocolError(f"unexpected {msg.name} in channel state {self.state.value}")
+        cid = msg.get("channel_id")
+        if cid is not None and cid != self.channel_id:
+            raise ProtocolError(f"{msg.name} for another channel ({cid.hex()})")
+
+    def _update_id(self) -> int:
+        n = self.next_update_id
+        self.next_update_id += 1
+        return n
+
+    @property
+    def local_basepoints(self) -> Basepoints:
+        return self.secrets.basepoints()
+
+    @property
+    def funding_script(self) -> bytes:
+        return funding_script(self.secrets.funding_pubkey, self.remote_basepoints.funding_pubkey)
+
+    @property
+    def funding_outpoint(self) -> OutPoint:
+        return OutPoint(self.funding_txid, self.funding_output_index)
+
+    @property
+    def obscure_factor(self) -> int:
+        ours, theirs = self.secrets.payment_basepoint, self.remote_basepoints.payment_basepoint
+        return obscure_factor(ours, theirs) if self.is_opener else obscure_factor(theirs, ours)
+
+    def error_message(self, exc: Exception) -> Message:
+        """The ``error`` to send the peer for a ChannelError raised by a handler."""
+        return _msg("error", channel_id=self.channel_id, data=str(exc).encode())
+
+    # ================================================================== commitments
+
+    def feerate(self, side: int, ctn: int) -> int:
+        rate = self.fees[0]["feerate"]
+        for f in self.fees:
+            c = f["ctn"][side]
+            if c is not None and c <= ctn:
+                rate = f["feerate"]
+        return rate
+
+    def balances(self, side: int, ctn: int) -> tuple[int, int, list[HtlcRecord]]:
+        """(our msat, their msat, HTLC records) on commitment ``ctn`` of ``side``, before fees."""
+        ours = self.base_ours_msat
+        theirs = self.funding_satoshis * 1000 - ours
+        live: list[HtlcRecord] = []
+        for rec in self.offered.values():
+            a = rec.add_ctn[side]
+            if a is None or a > ctn:
+                continue
+            if rec.remove_ctn is not None and rec.remove_ctn[side] is not None and rec.remove_ctn[side] <= ctn:
+                if rec.removal["kind"] == "fulfill":
+                    ours -= rec.amount_msat
+                    theirs += rec.amount_msat
+                continue
+            ours -= rec.amount_msat
+            live.append(rec)
+        for rec in self.received.values():
+            a = rec.add_ctn[side]
+            if a is None or a > ctn:
+                continue
+            if rec.remove_ctn is not None and rec.remove_ctn[side] is not None and rec.remove_ctn[side] <= ctn:
+                if rec.removal["kind"] == "fulfill":
+                    theirs -= rec.amount_msat
+                    ours += rec.amount_msat
+                continue
+            theirs -= rec.amount_msat
+            live.append(rec)
+        return ours, theirs, live
+
+    def _keys(self, side: int, ctn: int):
+        if side == LOCAL:
+            point = self.secrets.per_commitment_point(ctn)
+            return bolt3.derive_commitment_keys(point, self.local_basepoints, self.remote_basepoints)
+        return bolt3.derive_commitment_keys(self.remote_points[ctn], self.remote_basepoints, self.local_basepoints)
+
+    def commitment(self, side: int, ctn: int):
+        """Build commitment ``ctn`` of ``side`` (LOCAL: ours; REMOTE: theirs).
+        Returns (CommitmentTx, CommitmentKeys)."""
+        ours, theirs, live = self.balances(side, ctn)
+        keys = self._keys(side, ctn)
+        holder_is_us = side == LOCAL
+        htlcs = [
+            Htlc(r.htlc_id, r.amount_msat, r.payment_hash, r.cltv_expiry, r.outbound == holder_is_us) for r in live
+        ]
+        ctx = bolt3.build_commitment_tx(
+            funding_outpoint=self.funding_outpoint,
+            funding_amount_sat=self.funding_satoshis,
+            keys=keys,
+            to_local_msat=ours if holder_is_us else theirs,
+            to_remote_msat=theirs if holder_is_us else ours,
+            htlcs=htlcs,
+            feerate_per_kw=self.feerate(side, ctn),
+            dust_limit_sat=(self.local_config if holder_is_us else self.remote_config).dust_limit_satoshis,
+            to_self_delay=(self.remote_config if holder_is_us else self.local_config).to_self_delay,
+            local_is_opener=self.is_opener == holder_is_us,
+            anchors=self.anchors,
+            commitment_number=ctn,
+            obscure_factor=self.obscure_factor,
+        )
+        return ctx, keys
+
+    def _htlc_vouts(self, ctx) -> list[tuple[int, Htlc]]:
+        return [(vout, o.htlc) for vout, o in enumerate(ctx.outputs) if o.htlc is not None]
+
+    def _sign_remote_commitment(self, ctn: int) -> tuple[Message, object]:
+        """Sign their commitment ``ctn`` and its HTLC txs: (commitment_signed, CommitmentTx)."""
+        ctx, keys = self.commitment(REMOTE, ctn)
+        sig = bolt3.sign_input(ctx.tx, 0, self.funding_script, self.funding_satoshis, self.secrets.funding_privkey)
+        htlc_key = derive_privkey(self.secrets.htlc_basepoint_secret, keys.per_commitment_point)
+        feerate = self.feerate(REMOTE, ctn)
+        sighash_type = bolt3.htlc_remote_sighash_type(self.anchors)
+        txid = ctx.tx.txid()
+        htlc_sigs = []
+        for vout, h in self._htlc_vouts(ctx):
+            htx = bolt3.build_htlc_tx(
+                commitment_txid=txid,
+                vout=vout,
+                htlc=h,
+                keys=keys,
+                to_self_delay=self.local_config.to_self_delay,
+                feerate_per_kw=feerate,
+                anchors=self.anchors,
+            )
+            ws = ctx.outputs[vout].witness_script
+            htlc_sigs.append(der_to_compact(bolt3.sign_input(htx, 0, ws, h.amount_sat, htlc_key, sighash_type)))
+        msg = _msg(
+            "commitment_signed",
+            channel_id=self.channel_id,
+            signature=der_to_compact(sig),
+            htlc_signature=tuple(htlc_sigs),
+            tlvs={},
+        )
+        return msg, ctx
+
+    def _verify_local_commitment(self, ctn: int, signature: bytes, htlc_signatures) -> object:
+        """Check their signatures on our commitment ``ctn``; returns the CommitmentTx."""
+        ctx, keys = self.commitment(LOCAL, ctn)
+        try:
+            der = compact_to_der(signature)
+        except DecodeError:
+            raise ProtocolError("commitment signature is not a valid signature") from None
+        if not bolt3.verify_input(
+            ctx.tx, 0, self.funding_script, self.funding_satoshis, self.remote_basepoints.funding_pubkey, der
+        ):
+            raise ProtocolError(f"invalid commitment signature for our commitment {ctn}")
+        vouts = self._htlc_vouts(ctx)
+        if len(htlc_signatures) != len(vouts):
+            raise ProtocolError(f"expected {len(vouts)} htlc_signature, got {len(htlc_signatures)}")
+        feerate = self.feerate(LOCAL, ctn)
+        sighash_type = bolt3.htlc_remote_sighash_type(self.anchors)
+        txid = ctx.tx.txid()
+        for (vout, h), hsig in zip(vouts, htlc_signatures):
+            htx = bolt3.build_htlc_tx(
+                commitment_txid=txid,
+                vout=vout,
+                htlc=h,
+                keys=keys,
+                to_self_delay=self.remote_config.to_self_delay,
+                feerate_per_kw=feerate,
+                anchors=self.anchors,
+            )
+            try:
+                hder = compact_to_der(hsig)
+            except DecodeError:
+                raise ProtocolError("htlc_signature is not a valid signature") from None
+            ws = ctx.outputs[vout].witness_script
+            if not bolt3.verify_input(htx, 0, ws, h.amount_sat, keys.remote_htlc_pubkey, hder, sighash_type):
+                raise ProtocolError(f"invalid htlc_signature for HTLC {h.htlc_id} on our commitment {ctn}")
+        return ctx
+
+    def _holder_commitment(self) -> tuple[Transaction, tuple]:
+        """Our latest commitment, fully signed, and its HTLC txs."""
+        ctn = self.local_ctn
+        ctx, keys = self.commitment(LOCAL, ctn)
+        cache = SighashCache(ctx.tx)
+        our_sig = bolt3.sign_input(
+            ctx.tx, 0, self.funding_script, self.funding_satoshis, self.secrets.funding_privkey, cache=cache
+        )
+        their_sig = compact_to_der(self.local_sigs["signature"])
+        witness = bolt3.funding_witness(
+            our_sig, their_sig, self.secrets.funding_pubkey, self.remote_basepoints.funding_pubkey
+        )
+        tx = ctx.tx.with_witness(0, witness)
+        htlc_key = derive_privkey(self.secrets.htlc_basepoint_secret, keys.per_commitment_point)
+        feerate = self.feerate(LOCAL, ctn)
+        txid = ctx.tx.txid()
+        out = []
+        for (vout, h), hsig in zip(self._htlc_vouts(ctx), self.local_sigs["htlc_signatures"]):
+            htx = bolt3.build_htlc_tx(
+                commitment_txid=txid,
+                vout=vout,
+                htlc=h,
+                keys=keys,
+                to_self_delay=self.remote_config.to_self_delay,
+                feerate_per_kw=feerate,
+                anchors=self.anchors,
+            )
+            ws = ctx.outputs[vout].witness_script
+            local_sig = bolt3.sign_input(htx, 0, ws, h.amount_sat, htlc_key, SIGHASH_ALL)
+            remote_sig = compact_to_der(hsig)
+            preimage = None
+            if not h.offered:
+                rec = self.received.get(h.htlc_id)
+                if rec is not None and rec.removal is not None and rec.removal["kind"] == "fulfill":
+                    preimage = rec.removal["payment_preimage"]
+            complete = h.offered or preimage is not None
+            if complete:
+                htx = htx.with_witness(
+                    0,
+                    bolt3.htlc_witness(
+                        remote_sig_der=remote_sig,
+                        local_sig_der=local_sig,
+                        witness_script=ws,
+                        anchors=self.anchors,
+                        payment_preimage=preimage,
+                    ),
+                )
+            out.append(
+                ev.HolderHtlcTx(
+                    htlc_id=h.htlc_id,
+                    offered=h.offered,
+                    payment_hash=h.payment_hash,
+                    cltv_expiry=h.cltv_expiry,
+                    tx=htx,
+                    witness_script=ws,
+                    remote_signature=remote_sig,
+                    local_signature=local_sig,
+                    complete=complete,
+                )
+            )
+        return tx, tuple(out)
+
+    def _holder_update(self) -> ev.LatestHolderCommitment:
+        tx, htlc_txs = self._holder_commitment()
+        return ev.LatestHolderCommitment(self._update_id(), self.local_ctn, tx, htlc_txs)
+
+    def _counterparty_update(self, ctn: int, ctx) -> ev.LatestCounterpartyCommitment:
+        htlcs = tuple(o.htlc for o in ctx.outputs if o.htlc is not None) + tuple(ctx.trimmed_htlcs)
+        return ev.LatestCounterpartyCommitment(
+            update_id=self._update_id(),
+            txid=ctx.tx.txid(),
+            commitment_number=ctn,
+            per_commitment_point=self.remote_points[ctn],
+            htlcs=htlcs,
+            feerate_per_kw=self.feerate(REMOTE, ctn),
+            to_local_sat=ctx.outputs[ctx.to_local_vout].value_sat if ctx.to_local_vout is not None else 0,
+            to_remote_sat=ctx.outputs[ctx.to_remote_vout].value_sat if ctx.to_remote_vout is not None else 0,
+        )
+
+    def _setup_update(self) -> ev.ChannelSetup:
+        return ev.ChannelSetup(
+            update_id=self._update_id(),
+            channel_id=self.channel_id,
+            funding_txid=self.funding_txid,
+            funding_output_index=self.funding_output_index,
+            funding_satoshis=self.funding_satoshis,
+            funding_script=self.funding_script,
+            local_basepoints=self.local_basepoints,
+            remote_basepoints=self.remote_basepoints,
+            local_to_self_delay=self.remote_config.to_self_delay,
+            remote_to_self_delay=self.local_config.to_self_delay,
+            local_dust_limit_satoshis=self.local_config.dust_limit_satoshis,
+            remote_dust_limit_satoshis=self.remote_config.dust_limit_satoshis,
+            is_opener=self.is_opener,
+            anchors=self.anchors,
+            obscure_factor=self.obscure_factor,
+        )
+
+    # ================================================================== opening
+
+    def on_accept_channel(self, msg: Message) -> Outcome:
+        """Opener: check accept_channel; the node must now build the funding tx."""
+        if self.state != S.AWAITING_ACCEPT:
+            raise ProtocolError(f"unexpected accept_channel in channel state {self.state.value}")
+        if msg.temporary_channel_id != self.temporary_channel_id:
+            raise ProtocolError("accept_channel for another temporary_channel_id")
+        self.remote_config = check_accept_channel(
+            msg,
+            our_config=self.local_config,
+            funding_satoshis=self.funding_satoshis,
+            anchors=self.anchors,
+            policy=self.policy,
+        )
+        self.minimum_depth = msg.minimum_depth
+        self.remote_basepoints = Basepoints(
+            funding_pubkey=msg.funding_pubkey,
+            revocation_basepoint=msg.revocation_basepoint,
+            payment_basepoint=msg.payment_basepoint,
+            delayed_payment_basepoint=msg.delayed_payment_basepoint,
+            htlc_basepoint=msg.htlc_basepoint,
+        )
+        self.remote_points = {0: msg.first_per_commitment_point}
+        upfront = (msg.tlvs or {}).get("upfront_shutdown_script")
+        if upfront and upfront.get("shutdown_scriptpubkey"):
+            self.remote_shutdown_script = _check_shutdown_script(upfront["shutdown_scriptpubkey"])
+        self.set_state(S.AWAITING_FUNDING_TX)
+        return Outcome(events=[ev.FundingRequired(p2wsh_script(self.funding_script), self.funding_satoshis)])
+
+    def funding_tx_built(self, funding_txid: bytes, funding_output_index: int) -> Outcome:
+        """Opener: the (unbroadcast) funding tx pays the 2-of-2 at this outpoint."""
+        if self.state != S.AWAITING_FUNDING_TX:
+            raise ChannelError(f"no funding transaction expected in channel state {self.state.value}")
+        self.funding_txid = bytes(funding_txid)
+        self.funding_output_index = funding_output_index
+        msg, _ = self._sign_remote_commitment(0)
+        created = _msg(
+            "funding_created",
+            temporary_channel_id=self.temporary_channel_id,
+            funding_txid=self.funding_txid,
+            funding_output_index=funding_output_index,
+            signature=msg.signature,
+        )
+        self.channel_id = make_channel_id(self.funding_txid, funding_output_index)
+        self.set_state(S.AWAITING_FUNDING_SIGNED)
+        return Outcome(messages=[created])
+
+    def on_funding_created(self, msg: Message) -> Outcome:
+        """Accepter: verify their signature on our commitment 0, sign theirs."""
+        if self.state != S.AWAITING_FUNDING_CREATED:
+            raise ProtocolError(f"unexpected funding_created in channel state {self.state.value}")
+        if msg.temporary_channel_id != self.temporary_channel_id:
+            raise ProtocolError("funding_created for another temporary_channel_id")
+        self.funding_txid = bytes(msg.funding_txid)
+        self.funding_output_index = msg.funding_output_index
+        try:
+            self._verify_local_commitment(0, msg.signature, ())
+        except ProtocolError:
+            self.funding_txid = self.funding_output_index = None
+            raise
+        self.local_sigs = {"signature": msg.signature, "htlc_signatures": []}
+        self.channel_id = make_channel_id(self.funding_txid, self.funding_output_index)
+        signed, rctx = self._sign_remote_commitment(0)
+        out = Outcome(
+            messages=[_msg("funding_signed", channel_id=self.channel_id, signature=signed.signature)],
+        )
+        out.monitor_updates += [self._setup_update(), self._holder_update(), self._counterparty_update(0, rctx)]
+        out.events.append(
+            ev.WatchFunding(self.funding_txid, self.funding_output_index, p2wsh_script(self.funding_script), self.minimum_depth)
+        )
+        self.set_state(S.AWAITING_LOCKIN)
+        return out
+
+    def on_funding_signed(self, msg: Message) -> Outcome:
+        """Opener: their signature on our commitment 0; only now may the funding tx go out."""
+        self._expect(msg, S.AWAITING_FUNDING_SIGNED)
+        self._verify_local_commitment(0, msg.signature, ())
+        self.local_sigs = {"signature": msg.signature, "htlc_signatures": []}
+        rctx, _ = self.commitment(REMOTE, 0)
+        out = Outcome()
+        out.monitor_updates += [self._setup_update(), self._holder_update(), self._counterparty_update(0, rctx)]
+        out.events += [
+            ev.BroadcastFunding(self.funding_txid, self.funding_output_index),
+            ev.WatchFunding(self.funding_txid, self.funding_output_index, p2wsh_script(self.funding_script), self.minimum_depth),
+        ]
+        self.set_state(S.AWAITING_LOCKIN)
+        return out
+
+    def _channel_ready_msg(self) -> Message:
+        return _msg(
+            "channel_ready",
+            channel_id=self.channel_id,
+            second_per_commitment_point=self.secrets.per_commitment_point(1),
+            tlvs={},
+        )
+
+    def funding_confirmed(self, depth: int, short_channel_id=None) -> Outcome:
+        """The funding tx has ``depth`` confirmations; sends channel_ready at minimum_depth."""
+        out = Outcome()
+        self.funding_depth = max(self.funding_depth, depth)
+        if short_channel_id is not None:
+            self.short_channel_id = int(short_channel_id)
+        if self.state == S.AWAITING_LOCKIN and not self.channel_ready_sent and depth >= max(self.minimum_depth, 1):
+            self.channel_ready_sent = True
+            out.messages.append(self._channel_ready_msg())
+            self._maybe_normal(out)
+        return out
+
+    def on_channel_ready(self, msg: Message) -> Outcome:
+        self._expect(msg, S.AWAITING_LOCKIN, S.NORMAL, S.SHUTDOWN)
+        point = msg.second_per_commitment_point
+        if self.channel_ready_received:
+            if self.remote_points.get(1, point) != point and self.remote_ctn == 0:
+                raise ProtocolError("channel_ready repeated with a different second_per_commitment_point")
+            return Outcome()
+        self.channel_ready_received = True
+        self.remote_points[1] = point
+        out = Outcome()
+        self._maybe_normal(out)
+        return out
+
+    def _maybe_normal(self, out: Outcome) -> None:
+        if self.state == S.AWAITING_LOCKIN and self.channel_ready_sent and self.channel_ready_received:
+            self.set_state(S.NORMAL)
+            scid = ShortChannelId(self.short_channel_id) if self.short_channel_id is not None else None
+            out.events.append(ev.ChannelReady(self.channel_id, scid))
+
+    # ================================================================== HTLC updates
+
+    def _projected(self) -> tuple[int, int, list[HtlcRecord], int]:
+        """Balances and live HTLCs counting every update sent or received so far."""
+        ours = self.base_ours_msat
+        theirs = self.funding_satoshis * 1000 - ours
+        live = []
+        for recs, outbound in ((self.offered, True), (self.received, False)):
+            for rec in recs.values():
+                if rec.removal is None:
+                    live.append(rec)
+                    if outbound:
+                        ours -= rec.amount_msat
+                    else:
+                        theirs -= rec.amount_msat
+                elif rec.removal["kind"] == "fulfill":
+                    if outbound:
+                        ours -= rec.amount_msat
+                        theirs += rec.amount_msat
+                    else:
+                        theirs -= rec.amount_msat
+                        ours += rec.amount_msat
+        return ours, theirs, live, self.fees[-1]["feerate"]
+
+    def _opener_fee_msat(self, live: list[HtlcRecord], feerate: int) -> int:
+        """The largest commitment fee (+ anchors) the opener pays on either side's commitment."""
+        worst = 0
+        for side, cfg in ((LOCAL, self.local_config), (REMOTE, self.remote_config)):
+            n = 0
+            for r in live:
+                h = Htlc(r.htlc_id, r.amount_msat, r.payment_hash, r.cltv_expiry, r.outbound == (side == LOCAL))
+                if not bolt3.is_trimmed(h, cfg.dust_limit_satoshis, feerate, self.anchors):
+                    n += 1
+            worst = max(worst, bolt3.commitment_fee_sat(feerate, n, self.anchors))
+        return worst * 1000 + (_ANCHORS_MSAT if self.anchors else 0)
+
+    def can_add_htlcs(self) -> bool:
+        return self.state == S.NORMAL and not self.shutdown_sent and not self.shutdown_received
+
+    def add_htlc(
+        self, amount_msat: int, payment_hash: bytes, cltv_expiry: int, onion_routing_packet: bytes
+    ) -> Outcome:
+        """Offer an HTLC (every sender-side BOLT 2 check; ChannelError refuses it)."""
+        if not self.can_add_htlcs():
+            raise ChannelError(f"cannot add an HTLC in channel state {self.state.value}" + (" (shutting down)" if self.state == S.NORMAL else ""))
+        cfg = self.remote_config
+        if amount_msat <= 0:
+            raise ChannelError("HTLC amount must be positive")
+        if amount_msat < cfg.htlc_minimum_msat:
+            raise ChannelError(f"HTLC of {amount_msat} msat is below the peer's htlc_minimum_msat {cfg.htlc_minimum_msat}")
+        if not 0 <= cltv_expiry < _CLTV_LIMIT:
+            raise ChannelError(f"cltv_expiry {cltv_expiry} must be a block height below {_CLTV_LIMIT}")
+        if len(payment_hash) != 32 or len(onion_routing_packet) != 1366:
+            raise ChannelError("payment_hash must be 32 bytes and onion_routing_packet 1366 bytes")
+        ours, theirs, live, feerate = self._projected()
+        mine = [r for r in live if r.outbound]
+        if len(mine) + 1 > cfg.max_accepted_htlcs:
+            raise ChannelError(f"the peer accepts at most {cfg.max_accepted_htlcs} HTLCs from us")
+        inflight = sum(r.amount_msat for r in mine) + amount_msat
+        if inflight > cfg.max_htlc_value_in_flight_msat:
+            raise ChannelError(
+                f"{inflight} msat in flight would exceed the peer's max_htlc_value_in_flight_msat "
+                f"{cfg.max_htlc_value_in_flight_msat}"
+            )
+        probe = HtlcRecord(self.next_htlc_id, True, amount_msat, bytes(payment_hash), cltv_expiry, b"", [None, None])
+        fee = self._opener_fee_msat(live + [probe], feerate)
+        after = ours - amount_msat - (fee if self.is_opener else 0)
+        if after < cfg.channel_reserve_satoshis * 1000:
+            raise ChannelError(
+                f"insufficient balance: offering {amount_msat} msat would leave {max(after, 0)} msat, below "
+                f"the channel reserve of {cfg.channel_reserve_satoshis} sat"
+                + (" after the commitment fee" if self.is_opener else "")
+            )
+        if not self.is_opener and theirs - fee < 0:
+            raise ChannelError("the peer (the opener) cannot pay the commitment fee for another HTLC")
+        rec = probe
+        rec.onion_routing_packet = bytes(onion_routing_packet)
+        self.offered[rec.htlc_id] = rec
+        self.next_htlc_id += 1
+        self.local_log.append(["add", rec.htlc_id])
+        return Outcome(messages=[self._update_message(["add", rec.htlc_id])])
+
+    def on_update_add_htlc(self, msg: Message) -> Outcome:
+        self._expect(msg, S.NORMAL, S.SHUTDOWN)
+        if self.shutdown_received:
+            raise ProtocolError("update_add_htlc after shutdown")
+        if msg.id != self.remote_next_htlc_id:
+            raise ProtocolError(f"update_add_htlc id {msg.id}, expected {self.remote_next_htlc_id}")
+        cfg = self.local_config
+        amount = msg.amount_msat
+        if amount == 0 or amount < cfg.htlc_minimum_msat:
+            raise ProtocolError(f"update_add_htlc amount {amount} msat is below htlc_minimum_msat {cfg.htlc_minimum_msat}")
+        if msg.cltv_expiry >= _CLTV_LIMIT:
+            raise ProtocolError(f"update_add_htlc cltv_expiry {msg.cltv_expiry} is not a block height")
+        ours, theirs, live, feerate = self._projected()
+        theirs_live = [r for r in live if not r.outbound]
+        if len(theirs_live) + 1 > cfg.max_accepted_htlcs:
+            raise ProtocolError(f"update_add_htlc exceeds max_accepted_htlcs {cfg.max_accepted_htlcs}")
+        inflight = sum(r.amount_msat for r in theirs_live) + amount
+        if inflight > cfg.max_htlc_value_in_flight_msat:
+            raise ProtocolError(f"update_add_htlc exceeds max_htlc_value_in_flight_msat {cfg.max_htlc_value_in_flight_msat}")
+        rec = HtlcRecord(
+            msg.id, False, amount, bytes(msg.payment_hash), msg.cltv_expiry, bytes(msg.onion_routing_packet), [None, None]
+        )
+        # Lenient on fees: count only our HTLCs the sender had surely seen (crossing updates).
+        seen = [r for r in live if not r.outbound or r.add_ctn[REMOTE] is not None]
+        fee = self._opener_fee_msat(seen + [rec], feerate)
+        after = theirs - amount - (0 if self.is_opener else fee)
+        if after < cfg.channel_reserve_satoshis * 1000:
+            raise ProtocolError(
+                f"update_add_htlc of {amount} msat: the sender cannot afford it while keeping the channel reserve"
+            )
+        self.received[rec.htlc_id] = rec
+        self.remote_next_htlc_id += 1
+        self.remote_log.append(["add", rec.htlc_id])
+        return Outcome()
+
+    def _committed_inbound(self, htlc_id: int) -> HtlcRecord:
+        rec = self.received.get(htlc_id)
+        if rec is None:
+            raise ChannelError(f"no incoming HTLC {htlc_id}")
+        if rec.removal is not None:
+            raise ChannelError(f"incoming HTLC {htlc_id} is already being removed")
+        if not (rec.present(LOCAL, self.local_ctn) and rec.add_ctn[REMOTE] is not None and rec.add_ctn[REMOTE] <= self.remote_ctn):
+            raise ChannelError(f"incoming HTLC {htlc_id} is not irrevocably committed yet")
+        return rec
+
+    def _remove_inbound(self, rec: HtlcRecord, removal: dict, kind: str) -> Outcome:
+        rec.removal = removal
+        rec.remove_ctn = [None, None]
+        ref = [kind, rec.htlc_id]
+        self.local_log.append(ref)
+        return Outcome(messages=[self._update_message(ref)])
+
+    def fulfill_htlc(self, htlc_id: int, payment_preimage: bytes) -> Outcome:
+        rec = self._committed_inbound(htlc_id)
+        if _sha256(payment_preimage) != rec.payment_hash:
+            raise ChannelError(f"preimage does not match the payment_hash of HTLC {htlc_id}")
+        out = self._remove_inbound(rec, {"kind": "fulfill", "payment_preimage": bytes(payment_preimage)}, "fulfill")
+        out.monitor_updates.append(ev.PaymentPreimage(self._update_id(), rec.payment_hash, bytes(payment_preimage)))
+        return out
+
+    def fail_htlc(self, htlc_id: int, reason: bytes) -> Outcome:
+        rec = self._committed_inbound(htlc_id)
+        return self._remove_inbound(rec, {"kind": "fail", "reason": bytes(reason)}, "fail")
+
+    def fail_malformed_htlc(self, htlc_id: int, sha256_of_onion: bytes, failure_code: int) -> Outcome:
+        if not failure_code & _BADONION:
+            raise ChannelError("update_fail_malformed_htlc failure_code must have the BADONION bit")
+        rec = self._committed_inbound(htlc_id)
+        return self._remove_inbound(
+            rec,
+            {"kind": "fail_malformed", "sha256_of_onion": bytes(sha256_of_onion), "failure_code": failure_code},
+            "fail_malformed",
+        )
+
+    def _outbound_for_removal(self, msg: Message) -> HtlcRecord:
+        self._expect(msg, S.NORMAL, S.SHUTDOWN)
+        rec = self.offered.get(msg.id)
+        if rec is None or rec.removal is not None or not rec.present(LOCAL, self.local_ctn):
+            raise ProtocolError(f"{msg.name} for HTLC {msg.id}, which is not in our current commitment")
+        if rec.add_ctn[REMOTE] is None or rec.add_ctn[REMOTE] > self.remote_ctn:
+            raise ProtocolError(f"{msg.name} for HTLC {msg.id}, which is not committed")
+        return rec
+
+    def _remote_removal(self, rec: HtlcRecord, removal: dict) -> None:
+        rec.removal = removal
+        rec.remove_ctn = [None, None]
+        self.remote_log.append([removal["kind"], rec.htlc_id])
+
+    def on_update_fulfill_htlc(self, msg: Message) -> Outcome:
+        rec = self._outbound_for_removal(msg)
+        if _sha256(msg.payment_preimage) != rec.payment_hash:
+            raise ProtocolError(f"update_fulfill_htlc preimage does not match HTLC {msg.id}")
+        self._remote_removal(rec, {"kind": "fulfill", "payment_preimage": bytes(msg.payment_preimage)})
+        out = Outcome()
+        out.monitor_updates.append(ev.PaymentPreimage(self._update_id(), rec.payment_hash, bytes(msg.payment_preimage)))
+        out.events.append(ev.HtlcFulfilled(rec.htlc_id, rec.payment_hash, bytes(msg.payment_preimage)))
+        return out
+
+    def on_update_fail_htlc(self, msg: Message) -> Outcome:
+        rec = self._outbound_for_removal(msg)
+        self._remote_removal(rec, {"kind": "fail", "reason": bytes(msg.reason)})
+        return Outcome()
+
+    def on_update_fail_malformed_htlc(self, msg: Message) -> Outcome:
+        rec = self._outbound_for_removal(msg)
+        if not msg.failure_code & _BADONION:
+            raise ProtocolError("update_fail_malformed_htlc failure_code lacks the BADONION bit")
+        self._remote_removal(
+            rec,
+            {"kind": "fail_malformed", "sha256_of_onion": bytes(msg.sha256_of_onion), "failure_code": msg.failure_code},
+        )
+        return Outcome()
+
+    # ---------------------------------------------------------------- update_fee
+
+    def update_fee(self, feerate_per_kw: int) -> Outcome:
+        """Opener only: change the commitment feerate."""
+        if not self.is_opener:
+            raise ChannelError("only the channel opener can send update_fee")
+        if self.state not in (S.NORMAL, S.SHUTDOWN):
+            raise ChannelError(f"cannot update the fee in channel state {self.state.value}")
+        if feerate_per_kw < FEERATE_FLOOR_PER_KW:
+            raise ChannelError(f"feerate_per_kw must be at least {FEERATE_FLOOR_PER_KW}")
+        ours, _, live, _ = self._projected()
+        fee = self._opener_fee_msat(live, feerate_per_kw)
+        if ours - fee < 0:
+            raise ChannelError(f"cannot afford the commitment fee at {feerate_per_kw} sat/kw")
+        seq = self.next_fee_seq
+        self.next_fee_seq += 1
+        self.fees.append({"seq": seq, "feerate": feerate_per_kw, "ctn": [None, None]})
+        ref = ["fee", seq]
+        self.local_log.append(ref)
+        return Outcome(messages=[self._update_message(ref)])
+
+    def on_update_fee(self, msg: Message) -> Outcome:
+        self._expect(msg, S.NORMAL, S.SHUTDOWN)
+        if self.is_opener:
+            raise ProtocolError("update_fee from the non-opener")
+        if msg.feerate_per_kw < FEERATE_FLOOR_PER_KW:
+            raise ProtocolError(f"update_fee feerate_per_kw {msg.feerate_per_kw} is below {FEERATE_FLOOR_PER_KW}")
+        _, theirs, live, _ = self._projected()
+        if theirs - self._opener_fee_msat(live, msg.feerate_per_kw) < 0:
+            raise ProtocolError(f"update_fee: the opener cannot afford feerate_per_kw {msg.feerate_per_kw}")
+        seq = self.next_fee_seq
+        self.next_fee_seq += 1
+        self.fees.append({"seq": seq, "feerate": msg.feerate_per_kw, "ctn": [None, None]})
+        self.remote_log.append(["fee", seq])
+        return Outcome()
+
+    # ---------------------------------------------------------------- update log
+
+    def _slot(self, ref: list, ours: bool) -> list:
+        kind, key = ref
+        if kind == "fee":
+            for f in self.fees:
+                if f["seq"] == key:
+                    return f["ctn"]
+            raise KeyError(ref)
+        if kind == "add":
+            return (self.offered if ours else self.received)[key].add_ctn
+        return (self.received if ours else self.offered)[key].remove_ctn
+
+    def _update_message(self, ref: list) -> Message:
+        kind, key = ref
+        cid = self.channel_id
+        if kind == "fee":
+            rate = next(f["feerate"] for f in self.fees if f["seq"] == key)
+            return _msg("update_fee", channel_id=cid, feerate_per_kw=rate)
+        if kind == "add":
+            r = self.offered[key]
+            return _msg(
+                "update_add_htlc",
+                channel_id=cid,
+                id=r.htlc_id,
+                amount_msat=r.amount_msat,
+                payment_hash=r.payment_hash,
+                cltv_expiry=r.cltv_expiry,
+                onion_routing_packet=r.onion_routing_packet,
+                tlvs={},
+            )
+        r = self.received[key]
+        rm = r.removal
+        if kind == "fulfill":
+            return _msg("update_fulfill_htlc", channel_id=cid, id=key, payment_preimage=rm["payment_preimage"], tlvs={})
+        if kind == "fail":
+            return _msg("update_fail_htlc", channel_id=cid, id=key, reason=rm["reason"], tlvs={})
+        return _msg(
+            "update_fail_malformed_htlc",
+            channel_id=cid,
+            id=key,
+            sha256_of_onion=rm["sha256_of_onion"],
+            failure_code=rm["failure_code"],
+        )
+
+    def needs_commitment(self) -> bool:
+        """Whether ``send_commitment`` would sign something new now."""
+        if self.state not in (S.NORMAL, S.SHUTDOWN) or self.remote_revoked < self.remote_ctn:
+            return False
+        return self._pending_remote_changes()
+
+    def _pending_remote_changes(self) -> bool:
+        for ref in self.local_log:
+            if self._slot(ref, True)[REMOTE] is None:
+                return True
+        for ref in self.remote_log:
+            c = self._slot(ref, False)[REMOTE]
+            if c is not None and c > self.remote_ctn:
+                return True
+        return False
+
+    # ================================================================== commitment_signed / revoke_and_ack
+
+    def send_commitment(self) -> Outcome:
+        """Sign their next commitment with every pending update."""
+        if self.state not in (S.NORMAL, S.SHUTDOWN):
+            raise ChannelError(f"cannot send commitment_signed in channel state {self.state.value}")
+        if self.remote_revoked < self.remote_ctn:
+            raise ChannelError("waiting for revoke_and_ack before signing another commitment")
+        if not self._pending_remote_changes():
+            raise ChannelError("no updates to commit")
+        new = self.remote_ctn + 1
+        for ref in self.local_log:
+            slot = self._slot(ref, True)
+            if slot[REMOTE] is None:
+                slot[REMOTE] = new
+        self.remote_ctn = new
+        msg, ctx = self._sign_remote_commitment(new)
+        self.commit_after_revoke = True
+        out = Outcome(messages=[msg])
+        out.monitor_updates.append(self._counterparty_update(new, ctx))
+        return out
+
+    def on_commitment_signed(self, msg: Message) -> Outcome:
+        """Verify every signature against our next commitment; reply revoke_and_ack."""
+        self._expect(msg, S.NORMAL, S.SHUTDOWN)
+        new = self.local_ctn + 1
+        assigned = []
+        for ref in self.remote_log:
+            slot = self._slot(ref, False)
+            if slot[LOCAL] is None:
+                slot[LOCAL] = new
+                assigned.append(slot)
+        changed = bool(assigned) or any(self._slot(ref, True)[LOCAL] == new for ref in self.local_log)
+        try:
+            if not changed:
+                raise ProtocolError("commitment_signed without any update")
+            self._verify_local_commitment(new, msg.signature, msg.htlc_signature)
+        except ProtocolError:
+            for slot in assigned:
+                slot[LOCAL] = None
+            raise
+        self.local_sigs = {"signature": msg.signature, "htlc_signatures": list(msg.htlc_signature)}
+        self.local_ctn = new
+        out = Outcome()
+        out.monitor_updates.append(self._holder_update())
+        # revoke_and_ack: their updates now enter their next commitment
+        for ref in self.remote_log:
+            slot = self._slot(ref, False)
+            if slot[REMOTE] is None:
+                slot[REMOTE] = self.remote_ctn + 1
+        out.messages.append(self._revoke_and_ack_msg())
+        self.commit_after_revoke = False
+        self._prune()
+        return out.extend(self._maybe_start_closing())
+
+    def _revoke_and_ack_msg(self) -> Message:
+        return _msg(
+            "revoke_and_ack",
+            channel_id=self.channel_id,
+            per_commitment_secret=self.secrets.per_commitment_secret(self.local_ctn - 1),
+            next_per_commitment_point=self.secrets.per_commitment_point(self.local_ctn + 1),
+        )
+
+    def on_revoke_and_ack(self, msg: Message) -> Outcome:
+        self._expect(msg, S.NORMAL, S.SHUTDOWN, S.NEGOTIATING_CLOSING)
+        if self.remote_revoked >= self.remote_ctn:
+            raise ProtocolError("unexpected revoke_and_ack: no commitment awaits revocation")
+        k = self.remote_revoked
+        secret = bytes(msg.per_commitment_secret)
+        try:
+            point = per_commitment_point(secret)
+        except DecodeError:
+            raise ProtocolError("revoke_and_ack per_commitment_secret is not a valid secret") from None
+        if point != self.remote_points[k]:
+            raise ProtocolError(f"revoke_and_ack secret does not match the per_commitment_point of commitment {k}")
+        try:
+            self.remote_store.insert_commitment_secret(secret, k)
+        except ShachainError as e:
+            raise ProtocolError(f"revoke_and_ack secret is inconsistent with earlier secrets: {e}") from None
+        self.remote_points[k + 2] = bytes(msg.next_per_commitment_point)
+        self.remote_points.pop(k, None)
+        self.remote_revoked = k + 1
+        out = Outcome()
+        out.monitor_updates.append(ev.CommitmentSecret(self._update_id(), k, secret))
+        # our updates they have now acked enter our next commitment
+        for ref in self.local_log:
+            slot = self._slot(ref, True)
+            if slot[LOCAL] is None and slot[REMOTE] is not None and slot[REMOTE] <= self.remote_revoked:
+                slot[LOCAL] = self.local_ctn + 1
+        # their updates in the commitment just made current are now irrevocable
+        for kind, key in self.remote_log:
+            if kind == "fee":
+                continue
+            if kind == "add":
+                r = self.received[key]
+                if r.add_ctn[REMOTE] == k + 1:
+                    out.events.append(
+                        ev.HtlcReceived(r.htlc_id, r.amount_msat, r.payment_hash, r.cltv_expiry, r.onion_routing_packet)
+                    )
+            else:
+                r = self.offered[key]
+                if r.remove_ctn[REMOTE] == k + 1 and kind != "fulfill":
+                    rm = r.removal
+                    out.events.append(
+                        ev.HtlcFailed(
+                            r.htlc_id,
+                            r.payment_hash,
+                            reason=rm.get("reason"),
+                            failure_code=rm.get("failure_code"),
+                            sha256_of_onion=rm.get("sha256_of_onion"),
+                        )
+                    )
+        self._prune()
+        out.extend(self._maybe_start_closing())
+        return out
+
+    def _prune(self) -> None:
+        """Fold HTLCs gone from every commitment we may still build into the base balance."""
+        lc, rc = self.local_ctn, self.remote_revoked
+
+        def done(slot) -> bool:
+            return slot[LOCAL] is not None and slot[LOCAL] <= lc and slot[REMOTE] is not None and slot[REMOTE] <= rc
+
+        for recs, outbound in ((self.offered, True), (self.received, False)):
+            gone = [k for k, r in recs.items() if r.remove_ctn is not None and done(r.remove_ctn)]
+            for k in gone:
+                r = recs.pop(k)
+                if r.removal["kind"] == "fulfill":
+                    self.base_ours_msat += -r.amount_msat if outbound else r.amount_msat
+        keep_from = 0
+        for i, f in enumerate(self.fees):
+            if done(f["ctn"]):
+                keep_from = i
+        if keep_from:
+            self.fees = self.fees[keep_from:]
+        live_fees = {f["seq"] for f in self.fees}
+
+        def keep(ref, ours):
+            kind, key = ref
+            if kind == "fee":
+                if key not in live_fees:
+                    return False
+            elif key not in ((self.offered if ours == (kind == "add") else self.received)):
+                return False
+            return not done(self._slot(ref, ours))
+
+        self.local_log = [r for r in self.local_log if keep(r, True)]
+        self.remote_log = [r for r in self.remote_log if keep(r, False)]
+
+    # ================================================================== reestablish
+
+    def peer_disconnected(self) -> None:
+        """Forget the updates they sent that no commitment_signed of theirs covered (BOLT 2).
+        Ours are kept and sent again after channel_reestablish."""
+        keep = []
+        for ref in self.remote_log:
+            slot = self._slot(ref, False)
+            if slot[LOCAL] is not None:
+                keep.append(ref)
+                continue
+            kind, key = ref
+            if kind == "fee":
+                self.fees = [f for f in self.fees if f["seq"] != key]
+            elif kind == "add":
+                del self.received[key]
+                self.remote_next_htlc_id = min(self.remote_next_htlc_id, key)
+            else:
+                r = self.offered[key]
+                r.removal = None
+                r.remove_ctn = None
+        self.remote_log = keep
+        if self.state == S.NEGOTIATING_CLOSING:
+            self.closing_fee_sent = None
+
+    def reestablish_message(self) -> Message:
+        """The ``channel_reestablish`` to send on (re)connection."""
+        self.peer_disconnected()
+        last_secret = (
+            self.remote_store.get_commitment_secret(self.remote_revoked - 1) if self.remote_revoked else _ZERO32
+        )
+        return _msg(
+            "channel_reestablish",
+            channel_id=self.channel_id,
+            next_commitment_number=self.local_ctn + 1,
+            next_revocation_number=self.remote_revoked,
+            your_last_per_commitment_secret=last_secret,
+            my_current_per_commitment_point=self.secrets.per_commitment_point(self.local_ctn),
+            tlvs={},
+        )
+
+    def on_channel_reestablish(self, msg: Message) -> Outcome:
+        """Check their view against ours; return what they missed, in the original order."""
+        self._expect(
+            msg, S.AWAITING_LOCKIN, S.NORMAL, S.SHUTDOWN, S.NEGOTIATING_CLOSING, S.CLOSING, S.FORCE_CLOSING
+        )
+        n_c, n_r = msg.next_commitment_number, msg.next_revocation_number
+        if n_r > 0:
+            expected = self.secrets.per_commitment_secret(n_r - 1)
+            if msg.your_last_per_commitment_secret != expected:
+                raise ProtocolError("channel_reestablish your_last_per_commitment_secret is wrong")
+        if n_r > self.local_ctn or n_c > self.remote_ctn + 1:
+            self.data_loss = True
+            raise WeAreBehind(
+                "the peer proves our channel state is out of date (data loss): we will not broadcast our "
+                "commitment; the peer should close the channel"
+            )
+        retransmit_raa = n_r == self.local_ctn - 1 and self.local_ctn > 0
+        if not retransmit_raa and n_r != self.local_ctn:
+            raise ProtocolError(
+                f"channel_reestablish next_revocation_number {n_r}, expected {self.local_ctn} (peer lost data?)"
+            )
+        retransmit_commit = n_c == self.remote_ctn and self.remote_ctn > 0
+        if not retransmit_commit and n_c != self.remote_ctn + 1:
+            raise ProtocolError(
+                f"channel_reestablish next_commitment_number {n_c}, expected {self.remote_ctn + 1} (peer lost data?)"
+            )
+        if retransmit_commit and self.remote_revoked >= self.remote_ctn:
+            raise ProtocolError("channel_reestablish asks again for a commitment that was already revoked")
+        out = Outcome()
+        if self.state in (S.CLOSING, S.FORCE_CLOSING):
+            return out
+        if n_c == 1 and self.local_ctn == 0 and self.channel_ready_sent:
+            out.messages.append(self._channel_ready_msg())
+        commit_msgs: list[Message] = []
+        if retransmit_commit:
+            commit_msgs = [self._update_message(ref) for ref in self.local_log if self._slot(ref, True)[REMOTE] == self.remote_ctn]
+            commit_msgs.append(self._sign_remote_commitment(self.remote_ctn)[0])
+        raa = [self._revoke_and_ack_msg()] if retransmit_raa else []
+        out.messages += (raa + commit_msgs) if self.commit_after_revoke else (commit_msgs + raa)
+        out.messages += [self._update_message(ref) for ref in self.local_log if self._slot(ref, True)[REMOTE] is None]
+        if self.shutdown_sent:
+            out.messages.append(_msg("shutdown", channel_id=self.channel_id, scriptpubkey=self.local_shutdown_script))
+            out.extend(self._maybe_start_closing())
+        return out
+
+    # ================================================================== cooperative close
+
+    def shutdown(self, scriptpubkey: bytes | None = None, *, feerate_per_kw: int | None = None) -> Outcome:
+        """Start a cooperative close paying our side to ``scriptpubkey``."""
+        if self.state not in (S.NORMAL, S.AWAITING_LOCKIN, S.SHUTDOWN):
+            raise ChannelError(f"cannot shut down in channel state {self.state.value}")
+        if self.shutdown_sent:
+            raise ChannelError("shutdown already sent")
+        if any(self._slot(ref, True)[REMOTE] is None for ref in self.local_log):
+            raise ChannelError("send commitment_signed for the pending updates before shutdown")
+        if scriptpubkey is not None:
+            self.local_shutdown_script = _check_shutdown_script(scriptpubkey, ChannelError)
+        if self.local_shutdown_script is None:
+            raise ChannelError("no shutdown script: give the address to pay our balance to")
+        if feerate_per_kw is not None:
+            self.closing_feerate_per_kw = feerate_per_kw
+        self.shutdown_sent = True
+        if self.state != S.SHUTDOWN:
+            self.set_state(S.SHUTDOWN)
+        out = Outcome(messages=[_msg("shutdown", channel_id=self.channel_id, scriptpubkey=self.local_shutdown_script)])
+        return out.extend(self._maybe_start_closing())
+
+    def on_shutdown(self, msg: Message, *, feerate_per_kw: int | None = None) -> Outcome:
+        self._expect(msg, S.NORMAL, S.AWAITING_LOCKIN, S.SHUTDOWN, S.NEGOTIATING_CLOSING)
+        script = _check_shutdown_script(msg.scriptpubkey)
+        if self.shutdown_received:
+            if script != self.remote_shutdown_script:
+                raise ProtocolError("shutdown repeated with a different scriptpubkey")
+            return Outcome()  # retransmitted after a reconnection
+        if any(self._slot(ref, False)[LOCAL] is None for ref in self.remote_log):
+            raise ProtocolError("shutdown while its own updates are not committed")
+        if self.remote_shutdown_script is not None and script != self.remote_shutdown_script:
+            raise ProtocolError("shutdown scriptpubkey differs from the upfront_shutdown_script")
+        self.remote_shutdown_script = script
+        self.shutdown_received = True
+        if feerate_per_kw is not None:
+            self.closing_feerate_per_kw = feerate_per_kw
+        out = Outcome()
+        if not self.shutdown_sent:
+            if self.local_shutdown_script is None:
+                raise ChannelError("no shutdown script to answer the peer's shutdown")
+            if any(self._slot(ref, True)[REMOTE] is None for ref in self.local_log):
+                out.extend(self.send_commitment()) if self.needs_commitment() else None
+            self.shutdown_sent = True
+            out.messages.append(_msg("shutdown", channel_id=self.channel_id, scriptpubkey=self.local_shutdown_script))
+        if self.state != S.SHUTDOWN:
+            self.set_state(S.SHUTDOWN)
+        return out.extend(self._maybe_start_closing())
+
+    def _quiescent(self) -> bool:
+        if self.offered or self.received:
+            return False
+        if self.local_log or self.remote_log:
+            return False
+        return self.remote_revoked == self.remote_ctn
+
+    def _closing_amounts(self) -> tuple[int, int]:
+        ours, theirs, live = self.balances(LOCAL, self.local_ctn)
+        return ours // 1000, theirs // 1000
+
+    def closing_tx(self, fee_satoshis: int, dust_limit_satoshis: int) -> Transaction:
+        """The unsigned mutual close paying both shutdown scripts (the opener pays the fee)."""
+        ours, theirs = self._closing_amounts()
+        if self.is_opener:
+            ours -= fee_satoshis
+        else:
+            theirs -= fee_satoshis
+        outs = []
+        if ours >= dust_limit_satoshis and ours > 0:
+            outs.append(TxOut(ours, self.local_shutdown_script))
+        if theirs >= dust_limit_satoshis and theirs > 0:
+            outs.append(TxOut(theirs, self.remote_shutdown_script))
+        outs.sort(key=lambda o: (o.value_sat, o.script_pubkey))
+        return Transaction(version=2, inputs=(TxIn(self.funding_outpoint, b"", 0xFFFFFFFF),), outputs=tuple(outs), locktime=0)
+
+    def _closing_fee_range(self) -> tuple[int, int, int]:
+        tx = self.closing_tx(0, self.local_config.dust_limit_satoshis)
+        weight = len(tx.to_bytes(False)) * 4 + _CLOSING_WITNESS_WEIGHT
+        rate = self.closing_feerate_per_kw or self.feerate(LOCAL, self.local_ctn)
+        fee = rate * weight // 1000
+        lo = FEERATE_FLOOR_PER_KW * weight // 1000
+        hi = max(fee, 3 * fee)
+        opener_sat = self._closing_amounts()[0 if self.is_opener else 1]
+        hi = min(hi, opener_sat)
+        fee = min(fee, hi)
+        lo = min(lo, fee)
+        return fee, lo, hi
+
+    def _closing_signed(self, fee: int, lo: int, hi: int, dust: int) -> Message:
+        tx = self.closing_tx(fee, dust)
+        sig = bolt3.sign_input(tx, 0, self.funding_script, self.funding_satoshis, self.secrets.funding_privkey)
+        self.closing_fee_sent = fee
+        return _msg(
+            "closing_signed",
+            channel_id=self.channel_id,
+            fee_satoshis=fee,
+            signature=der_to_compact(sig),
+            tlvs={"fee_range": {"min_fee_satoshis": lo, "max_fee_satoshis": hi}},
+        )
+
+    def _maybe_start_closing(self) -> Outcome:
+        out = Outcome()
+        if self.state == S.SHUTDOWN and self.shutdown_sent and self.shutdown_received and self._quiescent():
+            self.set_state(S.NEGOTIATING_CLOSING)
+        if self.state == S.NEGOTIATING_CLOSING and self.is_opener and self.closing_fee_sent is None:
+            fee, lo, hi = self._closing_fee_range()
+            out.messages.append(self._closing_signed(fee, lo, hi, self.local_config.dust_limit_satoshis))
+        return out
+
+    def on_closing_signed(self, msg: Message) -> Outcome:
+        self._expect(msg, S.NEGOTIATING_CLOSING, S.SHUTDOWN)
+        if self.state == S.SHUTDOWN:
+            if not self._quiescent() or not self.shutdown_sent:
+                raise ProtocolError("closing_signed while HTLCs are pending")
+            self.set_state(S.NEGOTIATING_CLOSING)
+        fee = msg.fee_satoshis
+        try:
+            der = compact_to_der(msg.signature)
+        except DecodeError:
+            raise ProtocolError("closing_signed signature is not a valid signature") from None
+        tx = None
+        dust_used = None
+        for dust in dict.fromkeys((self.local_config.dust_limit_satoshis, self.remote_config.dust_limit_satoshis)):
+            cand = self.closing_tx(fee, dust)
+            if bolt3.verify_input(cand, 0, self.funding_script, self.funding_satoshis, self.remote_basepoints.funding_pubkey, der):
+                tx, dust_used = cand, dust
+                break
+        if tx is None:
+            raise ProtocolError(f"invalid closing_signed signature (fee {fee} sat)")
+        out = Outcome()
+        if self.closing_fee_sent == fee:
+            return self._finish_close(tx, der, fee, out)
+        my_fee, lo, hi = self._closing_fee_range()
+        rng = (msg.tlvs or {}).get("fee_range")
+        if rng is not None:
+            olo, ohi = max(lo, rng["min_fee_satoshis"]), min(hi, rng["max_fee_satoshis"])
+            if olo > ohi:
+                raise ProtocolError(f"closing fee ranges do not overlap (ours {lo}..{hi} sat)")
+            if lo <= fee <= hi:
+                agreed = fee
+            elif self.is_opener:
+                raise ProtocolError(f"closing_signed fee {fee} sat is outside our fee_range {lo}..{hi}")
+            else:
+                agreed = min(max(fee, olo), ohi)
+        else:
+            if lo <= fee <= hi:
+                agreed = fee
+            else:
+                agreed = (fee + (self.closing_fee_sent or my_fee)) // 2
+        reply = self._closing_signed(agreed, lo, hi, dust_used)
+        out.messages.append(reply)
+        if agreed == fee:
+            return self._finish_close(tx, der, fee, out)
+        return out
+
+    def _finish_close(self, tx: Transaction, their_der: bytes, fee: int, out: Outcome) -> Outcome:
+        ours = bolt3.sign_input(tx, 0, self.funding_script, self.funding_satoshis, self.secrets.funding_privkey)
+        witness = bolt3.funding_witness(ours, their_der, self.secrets.funding_pubkey, self.remote_basepoints.funding_pubkey)
+        signed = tx.with_witness(0, witness)
+        self.set_state(S.CLOSING)
+        out.events.append(ev.BroadcastClosing(signed, fee))
+        return out
+
+    def mark_closed(self) -> None:
+        """The funding output's spend is settled on chain."""
+        self.set_state(S.CLOSED)
+
+    # ================================================================== force close
+
+    def latest_holder_commitment(self) -> tuple[Transaction, tuple]:
+        """Our latest, unrevoked commitment, fully signed, and its HTLC txs (no state change)."""
+        if self.local_sigs is None:
+            raise ChannelError("no commitment transaction exists yet")
+        if self.data_loss:
+            raise WeAreBehind("our channel state is out of date: broadcasting our commitment could lose funds")
+        return self._holder_commitment()
+
+    def force_close(self) -> Outcome:
+        """Hand out our latest commitment (and HTLC txs) for broadcast; the channel is failed."""
+        tx, htlc_txs = self.latest_holder_commitment()
+        if self.state != S.FORCE_CLOSING:
+            self.set_state(S.FORCE_CLOSING)
+        out = Outcome()
+        out.monitor_updates.append(ev.ChannelForceClosed(self._update_id(), self.local_ctn))
+        out.events.append(ev.BroadcastCommitment(tx, htlc_txs))
+        return out
+
+    # ================================================================== dispatch, views
+
+    def handle(self, msg: Message) -> Outcome:
+        """Dispatch a peer message to its handler (explicit table; unknown names raise)."""
+        handler = _HANDLERS.get(msg.name)
+        if handler is None:
+            raise ChannelError(f"{msg.name} is not a channel message")
+        return handler(self, msg)
+
+    def htlc_states(self) -> dict:
+        """Every tracked HTLC's named state: {("out"|"in", id): state}."""
+        d = {}
+        for r in self.offered.values():
+            d[("out", r.htlc_id)] = outbound_htlc_state(r.add_ctn, r.remove_ctn, self.local_ctn, self.remote_ctn)
+        for r in self.received.values():
+            d[("in", r.htlc_id)] = inbound_htlc_state(
+                r.add_ctn, r.remove_ctn, self.local_ctn, self.remote_ctn, self.remote_revoked
+            )
+        return d
+
+    def summary(self) -> dict:
+        """JSON-ready view for ``lncli channels``."""
+        d = {
+            "state": self.state.value,
+            "channel_id": self.channel_id.hex(),
+            "is_opener": self.is_opener,
+            "funding_satoshis": self.funding_satoshis,
+            "anchors": self.anchors,
+            "short_channel_id": str(ShortChannelId(self.short_channel_id)) if self.short_channel_id is not None else None,
+        }
+        if self.funding_txid is not None:
+            d["funding_outpoint"] = str(self.funding_outpoint)
+        if self.local_sigs is not None:
+            ours, theirs, live = self.balances(LOCAL, self.local_ctn)
+            d.update(to_us_msat=ours, to_them_msat=theirs, htlcs=len(live))
+        return d
+
+    # ================================================================== persistence
+
+    def to_record(self) -> dict:
+        d: dict = {"version": 1, "state": self.state.value}
+        for k in _PLAIN:
+            d[k] = getattr(self, k)
+        for k in _HEX:
+            v = getattr(self, k)
+            d[k] = None if v is None else v.hex()
+        d["channel_seed"] = self.secrets.channel_seed.hex()
+        d["policy"] = {k: getattr(self.policy, k) for k in self.policy.__dataclass_fields__}
+        d["local_config"] = self.local_config.to_json() if self.local_config else None
+        d["remote_config"] = self.remote_config.to_json() if self.remote_config else None
+        d["remote_basepoints"] = _bp_json(self.remote_basepoints) if self.remote_basepoints else None
+        d["remote_points"] = {str(k): v.hex() for k, v in self.remote_points.items()}
+        d["remote_store"] = self.remote_store.to_bytes().hex()
+        d["local_sigs"] = (
+            None
+            if self.local_sigs is None
+            else {
+                "signature": self.local_sigs["signature"].hex(),
+                "htlc_signatures": [s.hex() for s in self.local_sigs["htlc_signatures"]],
+            }
+        )
+        d["offered"] = [r.to_json() for r in self.offered.values()]
+        d["received"] = [r.to_json() for r in self.received.values()]
+        d["fees"] = [{"seq": f["seq"], "feerate": f["feerate"], "ctn": list(f["ctn"])} for f in self.fees]
+        d["local_log"] = [list(r) for r in self.local_log]
+        d["remote_log"] = [list(r) for r in self.remote_log]
+        d["short_channel_id"] = self.short_channel_id
+        return d
+
+    @classmethod
+    def from_record(cls, d: dict) -> Channel:
+        if d.get("version") != 1:
+            raise ValueError(f"unknown channel record version {d.get('version')!r}")
+        c = cls()
+        c.state = ChannelState(d["state"])
+        for k in _PLAIN:
+            setattr(c, k, d[k])
+        for k in _HEX:
+            setattr(c, k, None if d[k] is None else bytes.fromhex(d[k]))
+        c.secrets = ChannelSecrets.from_seed(bytes.fromhex(d["channel_seed"]))
+        c.policy = LocalPolicy(**d["policy"])
+        c.local_config = ChannelConfig.from_json(d["local_config"]) if d["local_config"] else None
+        c.remote_config = ChannelConfig.from_json(d["remote_config"]) if d["remote_config"] else None
+        c.remote_basepoints = _bp_from_json(d["remote_basepoints"]) if d["remote_basepoints"] else None
+        c.remote_points = {int(k): bytes.fromhex(v) for k, v in d["remote_points"].items()}
+        c.remote_store = RevocationStore.from_bytes(bytes.fromhex(d["remote_store"]))
+        ls = d["local_sigs"]
+        c.local_sigs = (
+            None
+            if ls is None
+            else {
+                "signature": bytes.fromhex(ls["signature"]),
+                "htlc_signatures": [bytes.fromhex(s) for s in ls["htlc_signatures"]],
+            }
+        )
+        c.offered = {r["htlc_id"]: HtlcRecord.from_json(r) for r in d["offered"]}
+        c.received = {r["htlc_id"]: HtlcRecord.from_json(r) for r in d["received"]}
+        c.fees = [{"seq": f["seq"], "feerate": f["feerate"], "ctn": list(f["ctn"])} for f in d["fees"]]
+        c.local_log = [list(r) for r in d["local_log"]]
+        c.remote_log = [list(r) for r in d["remote_log"]]
+        c.short_channel_id = d["short_channel_id"]
+        return c
+
+
+def _check_shutdown_script(script: bytes, err=ProtocolError) -> bytes:
+    kind, _ = classify(bytes(script))
+    if kind not in ("p2pkh", "p2sh", "p2wpkh", "p2wsh", "p2tr", "witness_unknown"):
+        raise err(f"shutdown scriptpubkey is not a standard output script ({kind})")
+    return bytes(script)
+
+
+_HANDLERS = {
+    "accept_channel": Channel.on_accept_channel,
+    "funding_created": Channel.on_funding_created,
+    "funding_signed": Channel.on_funding_signed,
+    "channel_ready": Channel.on_channel_ready,
+    "update_add_htlc": Channel.on_update_add_htlc,
+    "update_fulfill_htlc": Channel.on_update_fulfill_htlc,
+    "update_fail_htlc": Channel.on_update_fail_htlc,
+    "update_fail_malformed_htlc": Channel.on_update_fail_malformed_htlc,
+    "update_fee": Channel.on_update_fee,
+    "commitment_signed": Channel.on_commitment_signed,
+    "revoke_and_ack": Channel.on_revoke_and_ack,
+    "channel_reestablish": Channel.on_channel_reestablish,
+    "shutdown": Channel.on_shutdown,
+    "closing_signed": Channel.on_closing_signed,
+}
