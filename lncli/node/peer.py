@@ -1,11 +1,18 @@
-"""One peer connection: the BOLT 8 handshake over asyncio streams, then BOLT 1 messaging.
+"""One peer connection: the BOLT 8 handshake and BOLT 1 messaging, as asyncio protocols.
 
-A :class:`Peer` owns its stream and its :class:`~lncli.proto.transport.Transport`. It does the
-``init`` exchange (features, networks), answers ``ping``, sends keepalive pings and drops a peer
-that stops answering, records ``warning`` and ``error`` messages, ignores unknown odd messages and
-closes on unknown even ones. Every other message goes through a dispatch table
-(``message name -> handler(peer, message)``) that the node fills in; a known message with no
-handler is logged as an error, answered with a ``warning``, and (if even) ends the connection.
+The connection is callback driven (no task and no stream per connection): bytes arrive in
+``data_received``, go through the sans-IO :class:`~lncli.proto.transport.Transport` and are handled
+at once; replies go straight to the socket with ``transport.write``. Timeouts are single timer
+handles, not a ``wait_for`` per read.
+
+* :class:`Handshake` runs the BOLT 8 acts (as responder or initiator) and hands over to
+* :class:`Peer`, which does the ``init`` exchange (features, networks), answers ``ping``, sends
+  keepalive pings and drops a peer that stops answering, records ``warning`` and ``error``
+  messages, ignores unknown odd messages and closes on unknown even ones. Every other message goes
+  through a dispatch table (``message name -> handler(peer, message)``) that the node fills in; a
+  known message with no handler is logged as an error, answered with a ``warning``, and (if even)
+  ends the connection. A handler may return an awaitable: reading from that peer pauses until it
+  finishes, so messages are always handled in order.
 
 Nothing here knows about the RPC, the CLI, or other peers: failures end this connection only.
 """
@@ -29,9 +36,6 @@ from lncli.proto.transport import (
     ACT_ONE_SIZE,
     ACT_THREE_SIZE,
     ACT_TWO_SIZE,
-    HEADER_SIZE,
-    MAC_SIZE,
-    InvalidKeyError,
     Initiator,
     Responder,
     Transport,
@@ -46,6 +50,8 @@ MAX_PONG_BYTES = 65531  # a ping asking for more than this gets no pong (BOLT 1)
 MAX_WRITE_BUFFER = 4 << 20  # a peer that does not read is dropped past this
 _ZERO_CHANNEL = bytes(32)
 _U16U16 = struct.Struct(">HH")
+_EMPTY_PONG = _U16U16.pack(MSG_PONG, 0)
+_KEEPALIVE = None  # marks a keepalive ping in the queue of pings waiting for their pong
 
 Handler = Callable[["Peer", wire.Message], "Awaitable[None] | None"]
 
@@ -58,76 +64,150 @@ def _ephemeral_key() -> bytes:
     return os.urandom(32)
 
 
-async def handshake_outbound(
-    reader: asyncio.StreamReader,
-    writer: asyncio.StreamWriter,
-    local_key: bytes,
-    remote_node_id: bytes,
-    timeout: float,
-) -> Transport:
-    """Run the initiator side of the BOLT 8 handshake; raises PeerError."""
-    while True:
-        try:
-            initiator = Initiator(local_key, remote_node_id, _ephemeral_key())
-            break
-        except InvalidKeyError as e:
-            if "remote" in str(e):
-                raise PeerError(f"invalid node id: {e}") from None
-    try:
-        async with asyncio.timeout(timeout):
-            writer.write(initiator.act_one())
-            act2 = await reader.readexactly(ACT_TWO_SIZE)
-            act3, transport = initiator.read_act_two(act2)
-            writer.write(act3)
-            await writer.drain()
-    except TimeoutError:
-        raise PeerError(f"handshake timed out after {timeout:g} s") from None
-    except asyncio.IncompleteReadError as e:
-        raise PeerError(
-            f"the peer closed the connection during the handshake after {len(e.partial)} of {ACT_TWO_SIZE} "
-            "bytes of act two (wrong node id?)"
-        ) from None
-    except TransportError as e:
-        raise PeerError(f"handshake failed: {e}") from None
-    except OSError as e:
-        raise PeerError(f"connection lost during the handshake: {e.strerror or e}") from None
-    return transport
-
-
-async def handshake_inbound(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, local_key: bytes, timeout: float
-) -> Transport:
-    """Run the responder side of the BOLT 8 handshake; raises PeerError."""
-    responder = Responder(local_key, _ephemeral_key())
-    try:
-        async with asyncio.timeout(timeout):
-            act1 = await reader.readexactly(ACT_ONE_SIZE)
-            writer.write(responder.read_act_one(act1))
-            act3 = await reader.readexactly(ACT_THREE_SIZE)
-            return responder.read_act_three(act3)
-    except TimeoutError:
-        raise PeerError(f"handshake timed out after {timeout:g} s") from None
-    except asyncio.IncompleteReadError as e:
-        raise PeerError(f"the peer closed the connection during the handshake ({len(e.partial)} bytes of an act)") from None
-    except TransportError as e:
-        raise PeerError(f"handshake failed: {e}") from None
-    except OSError as e:
-        raise PeerError(f"connection lost during the handshake: {e.strerror or e}") from None
-
-
 def _printable(data: bytes, limit: int = 200) -> str:
     text = data.decode("utf-8", "replace")
     text = "".join(c if c.isprintable() else "?" for c in text)
     return text[:limit] + ("..." if len(text) > limit else "")
 
 
-class Peer:
-    """A connected, handshaken peer. Call :meth:`run` (a task) and await :attr:`ready`."""
+def _format_peername(tcp: asyncio.BaseTransport) -> str:
+    peername = tcp.get_extra_info("peername")
+    if not peername:
+        return "?"
+    host, port = peername[0], peername[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def init_message(local_features: Features, chain_hash: bytes) -> bytes:
+    """Our ``init``: the features and the networks TLV with our chain."""
+    return wire.encode_message(
+        "init",
+        globalfeatures=b"",
+        features=local_features.to_bytes(),
+        tlvs={"networks": {"chains": (chain_hash,)}},
+    )
+
+
+class Handshake(asyncio.Protocol):
+    """The BOLT 8 handshake over one TCP connection.
+
+    ``noise`` is a fresh :class:`Responder` (inbound: read act one, write act two, read act three)
+    or :class:`Initiator` (outbound: write act one, read act two, write act three). On success
+    ``on_done(handshake, transport, leftover_bytes)`` is called, which must switch the connection
+    to its :class:`Peer` (``handshake.tcp.set_protocol(peer)``). On failure or timeout the
+    connection is closed and ``on_fail(handshake, reason)`` is called. Exactly one of them is
+    called, once. ``live`` (optional) holds the handshakes in progress.
+    """
 
     def __init__(
         self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        noise: Responder | Initiator,
+        timeout: float,
+        on_done: Callable[[Handshake, Transport, bytes], None],
+        on_fail: Callable[[Handshake, str], None],
+        live: set | None = None,
+    ):
+        self.noise = noise
+        self.outbound = isinstance(noise, Initiator)
+        self.timeout = timeout
+        self.tcp: asyncio.Transport | None = None
+        self._on_done = on_done
+        self._on_fail = on_fail
+        self._live = live
+        self._buf = b""
+        self._need = ACT_TWO_SIZE if self.outbound else ACT_ONE_SIZE
+        self._timer: asyncio.TimerHandle | None = None
+        self._finished = False
+
+    @property
+    def address(self) -> str:
+        return _format_peername(self.tcp) if self.tcp is not None else "?"
+
+    def connection_made(self, tcp: asyncio.Transport) -> None:
+        self.tcp = tcp
+        if self._live is not None:
+            self._live.add(self)
+        self._timer = asyncio.get_running_loop().call_later(self.timeout, self._timed_out)
+        if self.outbound:
+            tcp.write(self.noise.act_one())
+
+    def data_received(self, data: bytes) -> None:
+        if self._finished:
+            return
+        buf = self._buf + data if self._buf else data
+        need = self._need
+        if len(buf) < need:
+            self._buf = buf
+            return
+        try:
+            if self.outbound:
+                act3, transport = self.noise.read_act_two(buf[:need])
+                self.tcp.write(act3)
+            else:
+                if need == ACT_ONE_SIZE:
+                    self.tcp.write(self.noise.read_act_one(buf[:need]))
+                    buf = buf[need:]
+                    need = self._need = ACT_THREE_SIZE
+                    if len(buf) < need:
+                        self._buf = buf
+                        return
+                transport = self.noise.read_act_three(buf[:need])
+        except TransportError as e:
+            self._fail(f"handshake failed: {e}")
+            return
+        self._finish()
+        self._on_done(self, transport, buf[need:])
+
+    def eof_received(self) -> None:
+        return None  # close: a handshake is never half-duplex
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._finished:
+            return
+        if exc is not None:
+            self._fail(f"connection lost during the handshake: {getattr(exc, 'strerror', None) or exc}")
+        elif self.outbound:
+            self._fail(
+                f"the peer closed the connection during the handshake after {len(self._buf)} of {ACT_TWO_SIZE} "
+                "bytes of act two (wrong node id?)"
+            )
+        else:
+            self._fail(f"the peer closed the connection during the handshake ({len(self._buf)} bytes of an act)")
+
+    def abort(self, reason: str) -> None:
+        """Give up (node shutting down)."""
+        self._fail(reason)
+
+    def _timed_out(self) -> None:
+        self._fail(f"handshake timed out after {self.timeout:g} s")
+
+    def _finish(self) -> None:
+        self._finished = True
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._live is not None:
+            self._live.discard(self)
+
+    def _fail(self, reason: str) -> None:
+        if self._finished:
+            return
+        self._finish()
+        if self.tcp is not None:
+            self.tcp.close()
+        self._on_fail(self, reason)
+
+
+class Peer(asyncio.Protocol):
+    """A connected, handshaken peer: the protocol of its TCP connection after the handshake.
+
+    Create it from a finished :class:`Handshake`, ``tcp.set_protocol(peer)``, then call
+    :meth:`start` (sends our ``init``). ``ready`` resolves once the peer's ``init`` is accepted;
+    ``closed`` is set when the connection ends (``close_reason`` says why).
+    """
+
+    def __init__(
+        self,
+        tcp: asyncio.Transport,
         transport: Transport,
         *,
         direction: str,
@@ -138,9 +218,11 @@ class Peer:
         init_timeout: float = 10.0,
         ping_interval: float = 30.0,
         ping_timeout: float = 30.0,
+        init_bytes: bytes | None = None,
+        on_ready: Callable[[Peer], None] | None = None,
+        on_close: Callable[[Peer], None] | None = None,
     ):
-        self.reader = reader
-        self.writer = writer
+        self.tcp = tcp
         self.transport = transport
         self.node_id: bytes = transport.remote_static_pubkey
         self.direction = direction
@@ -156,10 +238,17 @@ class Peer:
         self.connected_since = time.time()
         self.last_error: str | None = None
         self.close_reason: str | None = None
-        self.ready: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._loop = asyncio.get_running_loop()
+        self.ready: asyncio.Future = self._loop.create_future()
         self.closed = asyncio.Event()
-        self._pongs: deque[tuple[asyncio.Future, float]] = deque()
-        self._tasks: set[asyncio.Task] = set()
+        self._init_bytes = init_bytes
+        self._on_ready = on_ready
+        self._on_close = on_close
+        self._pongs: deque[asyncio.Future | None] = deque()
+        self._timer: asyncio.TimerHandle | None = None  # init timeout, then keepalive
+        self._backlog: deque[bytes] | None = None  # messages waiting for an async handler
+        self._handler_task: asyncio.Task | None = None
+        self._write_paused = False
 
     def __repr__(self) -> str:
         return f"Peer({self.node_id.hex()}@{self.address}, {self.direction})"
@@ -174,18 +263,19 @@ class Peer:
         """Frame and queue one message (type || payload). Order is the call order."""
         if self.close_reason is not None:
             raise PeerError(f"peer {self.short_id} is disconnected ({self.close_reason})")
-        self.writer.write(self.transport.encrypt_message(message))
-        if self.writer.transport.get_write_buffer_size() > MAX_WRITE_BUFFER:
-            self.close("the peer does not read what we send (write buffer full)")
+        tcp = self.tcp
+        tcp.write(self.transport.encrypt_message(message))
+        if tcp.get_write_buffer_size() > MAX_WRITE_BUFFER:
+            self.close("the peer does not read what we send (write buffer full)", abort=True)
 
     def send_warning(self, text: str, channel_id: bytes = _ZERO_CHANNEL) -> None:
         self.send(wire.encode_message("warning", channel_id=channel_id, data=text.encode()))
 
     async def ping(self, num_pong_bytes: int = 0, timeout: float | None = None) -> float:
         """Send a ping and wait for its pong; returns the round trip in seconds."""
-        fut = asyncio.get_running_loop().create_future()
+        fut = self._loop.create_future()
         start = time.perf_counter()
-        self._pongs.append((fut, start))
+        self._pongs.append(fut)
         self.send(_U16U16.pack(MSG_PING, num_pong_bytes) + b"\x00\x00")
         try:
             await asyncio.wait_for(fut, timeout if timeout is not None else self.ping_timeout)
@@ -195,64 +285,153 @@ class Peer:
 
     # --- lifecycle ---
 
-    def close(self, reason: str) -> None:
-        if self.close_reason is None:
-            self.close_reason = reason
-            log.info("peer %s disconnected: %s", self.short_id, reason)
-        if not self.writer.is_closing():
-            self.writer.close()
-        for t in list(self._tasks):
-            t.cancel()
+    def start(self, leftover: bytes = b"") -> None:
+        """Send our init, arm the init timeout, and handle bytes that came with the handshake."""
+        init = self._init_bytes
+        if init is None:
+            init = init_message(self.local_features, self.chain_hash)
+        self.send(init)
+        self._timer = self._loop.call_later(self.init_timeout, self.close, "timed out waiting for the peer")
+        if leftover:
+            self.data_received(leftover)
+
+    def close(self, reason: str, abort: bool = False) -> None:
+        if self.close_reason is not None:
+            return
+        self.close_reason = reason
+        log.info("peer %s disconnected: %s", self.short_id, reason)
+        if self._timer is not None:
+            self._timer.cancel()
+        if abort:
+            self.tcp.abort()
+        else:
+            self.tcp.close()  # what is queued (a warning) still goes out
+        if self._handler_task is not None:
+            self._handler_task.cancel()
         while self._pongs:
-            fut, _ = self._pongs.popleft()
-            if not fut.done():
+            fut = self._pongs.popleft()
+            if fut is not None and not fut.done():
                 fut.set_exception(PeerError(f"peer {self.short_id} disconnected: {reason}"))
         if not self.ready.done():
             self.ready.set_exception(PeerError(reason))
             self.ready.exception()  # retrieved: nobody may be waiting
         self.closed.set()
+        if self._on_close is not None:
+            self._on_close(self)
 
-    async def run(self) -> None:
-        """Exchange init, then serve messages until the connection ends. Never raises."""
-        try:
-            await self._exchange_init()
-            t = asyncio.ensure_future(self._keepalive())
-            self._tasks.add(t)
-            await self._serve()
-        except asyncio.IncompleteReadError:
+    # --- asyncio.Protocol ---
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is None:
             self.close("the peer closed the connection")
+        else:
+            self.close(f"connection lost: {getattr(exc, 'strerror', None) or exc}")
+
+    def eof_received(self) -> None:
+        return None  # the transport closes itself; connection_lost says why
+
+    def pause_writing(self) -> None:
+        # The peer does not read what we send: stop reading what it sends until it catches up.
+        self._write_paused = True
+        self.tcp.pause_reading()
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self._backlog is None and self.close_reason is None:
+            self.tcp.resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        if self.close_reason is not None:
+            return
+        try:
+            messages = self.transport.feed(data)
         except TransportError as e:
+            self._process(getattr(e, "messages", ()))  # the good ones before the bad MAC
             self.close(f"transport failure: {e}")
-        except TimeoutError:
-            self.close("timed out waiting for the peer")
+            return
+        if messages:
+            self._process(messages)
+
+    # --- handling messages ---
+
+    def _process(self, messages) -> None:
+        if self._backlog is not None:  # an async handler is running: keep the order
+            self._backlog.extend(messages)
+            return
+        handle = self._handle
+        for i, raw in enumerate(messages):
+            if self.close_reason is not None:
+                return
+            try:
+                result = handle(raw)
+            except PeerError as e:
+                self.close(str(e))
+                return
+            except Exception as e:  # noqa: BLE001 - a bug in a handler ends this connection only
+                log.exception("peer %s: unexpected failure", self.short_id)
+                self.close(f"internal error: {type(e).__name__}: {e}")
+                return
+            if result is not None:
+                self._backlog = deque(messages[i + 1 :])
+                self.tcp.pause_reading()
+                self._handler_task = self._loop.create_task(self._await_handler(result))
+                return
+
+    async def _await_handler(self, awaitable) -> None:
+        try:
+            await awaitable
+        except asyncio.CancelledError:
+            return
         except PeerError as e:
             self.close(str(e))
-        except (ConnectionError, OSError) as e:
-            self.close(f"connection lost: {e.strerror or e}" if isinstance(e, OSError) else str(e))
-        except asyncio.CancelledError:
-            self.close(self.close_reason or "node shutting down")
-        except Exception as e:  # noqa: BLE001 - a bug in a handler ends this connection only
+            return
+        except Exception as e:  # noqa: BLE001
             log.exception("peer %s: unexpected failure", self.short_id)
             self.close(f"internal error: {type(e).__name__}: {e}")
-        finally:
-            self.close(self.close_reason or "connection ended")
+            return
+        self._handler_task = None
+        backlog = self._backlog
+        self._backlog = None
+        if backlog:
+            self._process(list(backlog))
+        if self._backlog is None and self.close_reason is None and not self._write_paused:
+            self.tcp.resume_reading()
 
-    async def _read(self) -> bytes:
-        header = await self.reader.readexactly(HEADER_SIZE)
-        length = self.transport.decrypt_length(header)
-        return self.transport.decrypt_body(await self.reader.readexactly(length + MAC_SIZE))
+    def _handle(self, raw: bytes):
+        if len(raw) < 2:
+            if self.features is None:
+                self._fail("bad first message (expected init): no message type")
+            raise PeerError(f"message of {len(raw)} bytes has no type")
+        if self.features is None:
+            return self._handle_init(raw)
+        typ = (raw[0] << 8) | raw[1]
+        if typ == MSG_PING:
+            if len(raw) < 6:
+                raise PeerError("malformed ping")
+            num_pong_bytes, byteslen = _U16U16.unpack_from(raw, 2)
+            if len(raw) < 6 + byteslen:
+                raise PeerError("malformed ping: truncated ignored bytes")
+            if num_pong_bytes == 0:
+                self.send(_EMPTY_PONG)
+            elif num_pong_bytes <= MAX_PONG_BYTES:
+                self.send(_U16U16.pack(MSG_PONG, num_pong_bytes) + bytes(num_pong_bytes))
+            return None
+        if typ == MSG_PONG:
+            if len(raw) < 4:
+                raise PeerError("malformed pong")
+            pongs = self._pongs
+            if pongs:
+                fut = pongs.popleft()
+                if fut is _KEEPALIVE:
+                    self._arm_keepalive()
+                elif not fut.done():
+                    fut.set_result(None)
+            return None
+        return self._dispatch(raw)
 
-    async def _exchange_init(self) -> None:
-        self.send(
-            wire.encode_message(
-                "init",
-                globalfeatures=b"",
-                features=self.local_features.to_bytes(),
-                tlvs={"networks": {"chains": (self.chain_hash,)}},
-            )
-        )
-        async with asyncio.timeout(self.init_timeout):
-            raw = await self._read()
+    def _handle_init(self, raw: bytes) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
         try:
             msg = wire.decode_message(raw)
         except DecodeError as e:
@@ -272,9 +451,13 @@ class Peer:
                 self._fail("no common network: the peer's init lists none of our chain")
         self.features = features
         self.connected_since = time.time()
+        if log.isEnabledFor(logging.INFO):
+            log.info("peer %s ready (%s %s, features %s)", self.short_id, self.direction, self.address, ",".join(features.names()))
+        if self._on_ready is not None:
+            self._on_ready(self)
         if not self.ready.done():
             self.ready.set_result(self)
-        log.info("peer %s ready (%s %s, features %s)", self.short_id, self.direction, self.address, ",".join(features.names()))
+        self._arm_keepalive()
 
     def _fail(self, reason: str) -> None:
         try:
@@ -283,46 +466,21 @@ class Peer:
             pass
         raise PeerError(reason)
 
-    async def _keepalive(self) -> None:
-        while True:
-            await asyncio.sleep(self.ping_interval)
-            try:
-                await self.ping(0, self.ping_timeout)
-            except PeerError:
-                if self.close_reason is None:
-                    self.close(f"no pong within {self.ping_timeout:g} s")
-                    return
+    # --- keepalive: one timer handle, re-armed by each keepalive pong ---
 
-    async def _serve(self) -> None:
-        read = self._read
-        writer = self.writer
-        pongs = self._pongs
-        while True:
-            raw = await read()
-            if len(raw) < 2:
-                raise PeerError(f"message of {len(raw)} bytes has no type")
-            typ = (raw[0] << 8) | raw[1]
-            if typ == MSG_PING:
-                if len(raw) < 6:
-                    raise PeerError("malformed ping")
-                num_pong_bytes, byteslen = _U16U16.unpack_from(raw, 2)
-                if len(raw) < 6 + byteslen:
-                    raise PeerError("malformed ping: truncated ignored bytes")
-                if num_pong_bytes <= MAX_PONG_BYTES:
-                    self.send(_U16U16.pack(MSG_PONG, num_pong_bytes) + bytes(num_pong_bytes))
-            elif typ == MSG_PONG:
-                if len(raw) < 4:
-                    raise PeerError("malformed pong")
-                if pongs:
-                    fut, _ = pongs.popleft()
-                    if not fut.done():
-                        fut.set_result(None)
-            else:
-                result = self._dispatch(raw)
-                if result is not None:
-                    await result
-            if writer.transport.get_write_buffer_size() > 1 << 16:
-                await writer.drain()
+    def _arm_keepalive(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self.close_reason is None:
+            self._timer = self._loop.call_later(self.ping_interval, self._keepalive_ping)
+
+    def _keepalive_ping(self) -> None:
+        if self.close_reason is not None:
+            return
+        self._pongs.append(_KEEPALIVE)
+        self.send(b"\x00\x12\x00\x00\x00\x00")
+        if self.close_reason is None:
+            self._timer = self._loop.call_later(self.ping_timeout, self.close, f"no pong within {self.ping_timeout:g} s")
 
     def _dispatch(self, raw: bytes):
         try:

@@ -15,9 +15,9 @@ import sqlite3
 import time
 from typing import Any
 
-from lncli.node.peer import Handler, Peer, PeerError, handshake_inbound, handshake_outbound
+from lncli.node.peer import Handler, Handshake, Peer, PeerError, _ephemeral_key, init_message
 from lncli.proto.features import Features
-from lncli.proto.transport import public_key
+from lncli.proto.transport import Initiator, InvalidKeyError, Responder, Transport, public_key
 from lncli.store.db import transaction
 
 log = logging.getLogger("lncli.peers")
@@ -95,19 +95,22 @@ class PeerManager:
         self.ping_timeout = ping_timeout
         self.reconnect_initial = reconnect_initial
         self.reconnect_max = reconnect_max
-        self.peers: dict[bytes, Peer] = {}
+        self.peers: dict[bytes, Peer] = {}  # ready peers by node id
         self.listen_addresses: list[tuple[str, int]] = []
         self._servers: list[asyncio.base_events.Server] = []
-        self._tasks: set[asyncio.Task] = set()
+        self._handshaking: set[Handshake] = set()
+        self._connections: set[Peer] = set()  # every handshaken connection, ready or not
         self._reconnecting: dict[bytes, asyncio.Task] = {}
         self._suspended: set[bytes] = set()
         self._gone: dict[bytes, dict[str, Any]] = {}  # node_id -> last info of a disconnected peer
         self._closing = False
+        self._init_bytes = init_message(features, chain_hash)
 
     # --- listening ---
 
     async def listen(self, host: str, port: int) -> tuple[str, int]:
-        server = await asyncio.start_server(self._on_inbound, host, port, reuse_address=True, backlog=1024)
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(self._new_inbound, host, port, reuse_address=True, backlog=1024)
         self._servers.append(server)
         sockname = server.sockets[0].getsockname()
         bound = (sockname[0], sockname[1])
@@ -115,25 +118,22 @@ class PeerManager:
         log.info("listening for peers on %s", format_address(*bound))
         return bound
 
-    async def _on_inbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peername = writer.get_extra_info("peername")
-        address = format_address(peername[0], peername[1]) if peername else "?"
+    def _new_inbound(self) -> asyncio.Protocol:
         if self._closing:
-            writer.close()
-            return
-        task = asyncio.current_task()
-        self._tasks.add(task)
-        try:
-            try:
-                transport = await handshake_inbound(reader, writer, self.node_key, self.handshake_timeout)
-            except PeerError as e:
-                log.info("inbound connection from %s failed: %s", address, e)
-                writer.close()
-                return
-            peer = self._make_peer(reader, writer, transport, "inbound", address)
-            await self._run_peer(peer)
-        finally:
-            self._tasks.discard(task)
+            return _Refuse()
+        return Handshake(
+            Responder(self.node_key, _ephemeral_key()),
+            self.handshake_timeout,
+            self._inbound_done,
+            self._inbound_failed,
+            self._handshaking,
+        )
+
+    def _inbound_done(self, hs: Handshake, transport: Transport, leftover: bytes) -> None:
+        self._attach(hs.tcp, transport, "inbound", hs.address, leftover)
+
+    def _inbound_failed(self, hs: Handshake, reason: str) -> None:
+        log.info("inbound connection from %s failed: %s", hs.address, reason)
 
     # --- outbound ---
 
@@ -146,25 +146,37 @@ class PeerManager:
             if self.store is not None and persist:
                 self.store.set_persistent(node_id, True)
             return existing
+        while True:
+            try:
+                initiator = Initiator(self.node_key, node_id, _ephemeral_key())
+                break
+            except InvalidKeyError as e:
+                if "remote" in str(e):
+                    raise PeerError(f"invalid node id: {e}") from None
         where = format_address(host, port)
+        loop = asyncio.get_running_loop()
+        handshaken: asyncio.Future = loop.create_future()
+
+        def done(hs: Handshake, transport: Transport, leftover: bytes) -> None:
+            peer = self._attach(hs.tcp, transport, "outbound", where, leftover)
+            if not handshaken.done():
+                handshaken.set_result(peer)
+
+        def failed(hs: Handshake, reason: str) -> None:
+            if not handshaken.done():
+                handshaken.set_exception(PeerError(f"{where}: {reason}"))
+
+        hs = Handshake(initiator, self.handshake_timeout, done, failed, self._handshaking)
         try:
             async with asyncio.timeout(self.connect_timeout):
-                reader, writer = await asyncio.open_connection(host, port)
+                await loop.create_connection(lambda: hs, host, port)
         except TimeoutError:
             raise PeerError(f"connecting to {where} timed out after {self.connect_timeout:g} s") from None
         except ConnectionRefusedError:
             raise PeerError(f"connection refused by {where} (is a node listening there?)") from None
         except OSError as e:
             raise PeerError(f"cannot connect to {where}: {e.strerror or e}") from None
-        try:
-            transport = await handshake_outbound(reader, writer, self.node_key, node_id, self.handshake_timeout)
-        except PeerError as e:
-            writer.close()
-            raise PeerError(f"{where}: {e}") from None
-        peer = self._make_peer(reader, writer, transport, "outbound", where)
-        task = asyncio.ensure_future(self._run_peer(peer))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        peer = await handshaken
         try:
             await asyncio.shield(peer.ready)
         except PeerError as e:
@@ -174,10 +186,10 @@ class PeerManager:
             self.store.save(node_id, host, port, True if persist else None)
         return peer
 
-    def _make_peer(self, reader, writer, transport, direction: str, address: str) -> Peer:
-        return Peer(
-            reader,
-            writer,
+    def _attach(self, tcp: asyncio.Transport, transport: Transport, direction: str, address: str, leftover: bytes) -> Peer:
+        """Turn a handshaken connection into a Peer and start the init exchange."""
+        peer = Peer(
+            tcp,
             transport,
             direction=direction,
             address=address,
@@ -187,29 +199,33 @@ class PeerManager:
             init_timeout=self.init_timeout,
             ping_interval=self.ping_interval,
             ping_timeout=self.ping_timeout,
+            init_bytes=self._init_bytes,
+            on_ready=self._on_ready,
+            on_close=self._on_closed,
         )
-
-    async def _run_peer(self, peer: Peer) -> None:
-        peer.ready.add_done_callback(lambda fut, p=peer: self._on_ready(p))
-        try:
-            await peer.run()
-        finally:
-            if self.peers.get(peer.node_id) is peer:
-                del self.peers[peer.node_id]
-                info = peer.info()
-                info["connected"] = False
-                info["last_error"] = peer.last_error or peer.close_reason
-                self._gone[peer.node_id] = info
-                self._maybe_reconnect(peer.node_id)
+        tcp.set_protocol(peer)
+        self._connections.add(peer)
+        peer.start(leftover)
+        return peer
 
     def _on_ready(self, peer: Peer) -> None:
-        if peer.ready.cancelled() or peer.ready.exception() is not None or peer.close_reason is not None:
+        if peer.close_reason is not None:
             return
         old = self.peers.get(peer.node_id)
         self.peers[peer.node_id] = peer
         self._gone.pop(peer.node_id, None)
         if old is not None and old is not peer:
             old.close("replaced by a new connection from the same node")
+
+    def _on_closed(self, peer: Peer) -> None:
+        self._connections.discard(peer)
+        if self.peers.get(peer.node_id) is peer:
+            del self.peers[peer.node_id]
+            info = peer.info()
+            info["connected"] = False
+            info["last_error"] = peer.last_error or peer.close_reason
+            self._gone[peer.node_id] = info
+            self._maybe_reconnect(peer.node_id)
 
     # --- reconnection ---
 
@@ -301,13 +317,21 @@ class PeerManager:
             s.close()
         for t in list(self._reconnecting.values()):
             t.cancel()
-        for p in list(self.peers.values()):
+        for p in list(self._connections):
             p.close("node shutting down")
-        for t in list(self._tasks):
-            t.cancel()
-        await asyncio.gather(*self._tasks, *self._reconnecting.values(), return_exceptions=True)
+        for hs in list(self._handshaking):
+            hs.abort("node shutting down")
+        await asyncio.gather(*self._reconnecting.values(), return_exceptions=True)
+        await asyncio.sleep(0)  # let the transports finish closing
         for s in self._servers:
             try:
                 await asyncio.wait_for(s.wait_closed(), 1.0)
             except (TimeoutError, Exception):  # noqa: BLE001
                 pass
+
+
+class _Refuse(asyncio.Protocol):
+    """Hangs up at once (connections that arrive while the node shuts down)."""
+
+    def connection_made(self, tcp: asyncio.BaseTransport) -> None:
+        tcp.close()
