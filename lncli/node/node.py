@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lncli import __version__
 from lncli.node.features import INIT_FEATURES, chain_hash
@@ -41,6 +42,8 @@ class NodeSettings:
     ping_interval: float = 30.0
     ping_timeout: float = 30.0
     reconnect_initial: float = 1.0
+    config: Any = None  # lncli.config.Config: picks the chain backend; None: no chain view
+    poll_interval: float | None = None  # chain poll, seconds (None: the backend's default)
 
     @property
     def netdir(self) -> Path:
@@ -74,6 +77,10 @@ class Node:
         self.block_height_source: Callable[[], int | None] | None = None
         # Hook for the channel code: a callable returning the number of channels.
         self.channel_count_source: Callable[[], int] | None = None
+        from lncli.node import chainsync, invoices
+
+        self.chain = chainsync.attach(self)  # sets block_height_source; None without a config
+        self.invoices = invoices.attach(self)
         self._stop = asyncio.Event()
         self._register_default_handlers()
 
@@ -98,6 +105,8 @@ class Node:
     async def start(self) -> None:
         for host, port in self.settings.listen:
             await self.peers.listen(host, port)
+        if self.chain is not None:
+            await self.chain.start()
         await self.rpc.start()
         self.peers.start_reconnecting()
         log.info("node %s started on %s", self.node_id.hex(), self.settings.network)
@@ -111,6 +120,8 @@ class Node:
     async def close(self) -> None:
         log.info("shutting down")
         await self.peers.close()
+        if self.chain is not None:
+            await self.chain.close()
         await self.rpc.close()
         self.db.close()
 
