@@ -16,7 +16,7 @@ app = typer.Typer(help="Run the node (start), stop it, show what it is (info).",
 DAEMON_START_TIMEOUT = 10.0
 
 
-def _settings(env: Env, listen, alias, rgb, dev_seed, handshake_timeout, ping_interval):
+def _settings(env: Env, listen, alias, rgb, dev_seed, handshake_timeout, ping_interval, poll_interval=None):
     from lncli.node.address import parse_host_port
     from lncli.node.node import NodeSettings
     from lncli.wallet.seed import datadir_seed
@@ -37,6 +37,17 @@ def _settings(env: Env, listen, alias, rgb, dev_seed, handshake_timeout, ping_in
     pi = ping_interval if ping_interval is not None else float(conf.get("ping-interval", "30"))
     if ht <= 0 or pi <= 0:
         raise InputError("timeouts and intervals must be positive")
+    from lncli.chain.backend import backend_kind
+
+    backend_kind(env)  # off regtest without bitcoind: say what to configure, before starting
+    poll = poll_interval
+    if poll is None and conf.get("poll-interval") is not None:
+        try:
+            poll = float(conf.get("poll-interval"))
+        except ValueError:
+            raise InputError(f"poll-interval={conf.get('poll-interval')!r} is not a number of seconds") from None
+    if poll is not None and not 0 < poll <= 3600:
+        raise InputError("the poll interval must be more than 0 and at most 3600 seconds")
     return NodeSettings(
         datadir=env.datadir,
         network=env.network,
@@ -47,6 +58,8 @@ def _settings(env: Env, listen, alias, rgb, dev_seed, handshake_timeout, ping_in
         handshake_timeout=ht,
         ping_interval=pi,
         ping_timeout=max(pi, 5.0) if ping_interval is None else pi,
+        config=conf,
+        poll_interval=poll,
     )
 
 
@@ -63,6 +76,7 @@ def start(
     daemon: bool = typer.Option(False, "--daemon", help="Run in the background; return once the node answers."),
     handshake_timeout: Optional[float] = typer.Option(None, "--handshake-timeout", metavar="SECONDS", help="Time a peer has to finish the BOLT 8 handshake [default 10]."),
     ping_interval: Optional[float] = typer.Option(None, "--ping-interval", metavar="SECONDS", help="Keepalive ping interval; a peer that does not answer within it is dropped [default 30]."),
+    poll_interval: Optional[float] = typer.Option(None, "--poll-interval", metavar="SECONDS", help="How often to poll the chain for new blocks [config poll-interval=; default 0.5 embedded, 2 bitcoind]."),
     detached: bool = typer.Option(False, "--detached", hidden=True),
 ) -> None:
     """Start the node (in the foreground unless --daemon); prints its info once it listens."""
@@ -73,7 +87,7 @@ def start(
     if level not in LOG_LEVELS:
         raise UsageError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
     env.ensure_netdir()
-    settings = _settings(env, listen, alias, rgb, dev_seed, handshake_timeout, ping_interval)
+    settings = _settings(env, listen, alias, rgb, dev_seed, handshake_timeout, ping_interval, poll_interval)
     if daemon and not detached:
         argv = ["--datadir", str(env.datadir.resolve()), "--network", env.network]
         if env.conf_option:
@@ -81,7 +95,7 @@ def start(
         argv += ["node", "start", "--detached", "--log-level", level]
         for a in listen or []:
             argv += ["--listen", a]
-        for flag, value in (("--alias", alias), ("--rgb", rgb), ("--dev-seed", dev_seed), ("--handshake-timeout", handshake_timeout), ("--ping-interval", ping_interval)):
+        for flag, value in (("--alias", alias), ("--rgb", rgb), ("--dev-seed", dev_seed), ("--handshake-timeout", handshake_timeout), ("--ping-interval", ping_interval), ("--poll-interval", poll_interval)):
             if value is not None:
                 argv += [flag, str(value)]
         emit(env, _start_daemon(env, argv))
