@@ -19,7 +19,9 @@ _lncli() {
             "lncli peers") path="lncli peers" ;;
             "lncli ping") path="lncli ping" ;;
             "lncli wallet") path="lncli wallet" ;;
+            "lncli invoice create") path="lncli invoice create" ;;
             "lncli invoice decode") path="lncli invoice decode" ;;
+            "lncli invoice list") path="lncli invoice list" ;;
             "lncli node info") path="lncli node info" ;;
             "lncli node start") path="lncli node start" ;;
             "lncli node stop") path="lncli node stop" ;;
@@ -38,12 +40,14 @@ _lncli() {
         "lncli decode-onion") words="--node-key --assoc-data --payment-hash --failure --shared-secret --session-key --hop --help" ;;
         "lncli disconnect") words="--help" ;;
         "lncli fund") words="--help" ;;
-        "lncli invoice") words="--help decode" ;;
+        "lncli invoice") words="--help create decode list" ;;
+        "lncli invoice create") words="-d --description --description-hash --expiry --help" ;;
         "lncli invoice decode") words="--help" ;;
+        "lncli invoice list") words="--status --help" ;;
         "lncli mine") words="--address --help" ;;
         "lncli node") words="--help info start stop" ;;
         "lncli node info") words="--help" ;;
-        "lncli node start") words="--listen --alias --rgb --log-level --dev-seed --daemon --handshake-timeout --ping-interval --detached --help" ;;
+        "lncli node start") words="--listen --alias --rgb --log-level --dev-seed --daemon --handshake-timeout --ping-interval --poll-interval --detached --help" ;;
         "lncli node stop") words="--help" ;;
         "lncli peers") words="--help" ;;
         "lncli ping") words="--pong-bytes --help" ;;
