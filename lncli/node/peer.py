@@ -299,7 +299,8 @@ class Peer(asyncio.Protocol):
         if self.close_reason is not None:
             return
         self.close_reason = reason
-        log.info("peer %s disconnected: %s", self.short_id, reason)
+        if log.isEnabledFor(logging.INFO):
+            log.info("peer %s disconnected: %s", self.short_id, reason)
         if self._timer is not None:
             self._timer.cancel()
         if abort:

@@ -133,7 +133,8 @@ class PeerManager:
         self._attach(hs.tcp, transport, "inbound", hs.address, leftover)
 
     def _inbound_failed(self, hs: Handshake, reason: str) -> None:
-        log.info("inbound connection from %s failed: %s", hs.address, reason)
+        if log.isEnabledFor(logging.INFO):
+            log.info("inbound connection from %s failed: %s", hs.address, reason)
 
     # --- outbound ---
 

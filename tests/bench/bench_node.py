@@ -51,6 +51,11 @@ def rss_mb(pid: int) -> float:
 
 
 # --- clients -------------------------------------------------------------------------------------
+#
+# The measuring clients are cheap on purpose: blocking sockets and lncli's sans-IO Initiator and
+# Transport (one recv per read, fed to Transport.feed), or pyln-proto's LightningConnection as the
+# baseline. Each worker process runs for a fixed window that starts at the same instant in every
+# worker, and reports its count, its own CPU time, and the node's CPU time over that window.
 
 
 def _recv_exact(s: socket.socket, n: int) -> bytes:
@@ -75,9 +80,14 @@ def lncli_connect(node_id: bytes, host: str, port: int, key: bytes):
     return s, t
 
 
-def lncli_read(s, t) -> bytes:
-    n = t.decrypt_length(_recv_exact(s, 18))
-    return t.decrypt_body(_recv_exact(s, n + 16))
+def lncli_read(s, t, pending: list) -> bytes:
+    """Next message: from ``pending`` (already decrypted) or from the socket via Transport.feed."""
+    while not pending:
+        data = s.recv(65536)
+        if not data:
+            raise ConnectionError("closed")
+        pending.extend(t.feed(data))
+    return pending.pop(0)
 
 
 def pyln_connect(node_id: bytes, host: str, port: int, key: bytes):
@@ -89,45 +99,92 @@ def pyln_connect(node_id: bytes, host: str, port: int, key: bytes):
     return lc
 
 
-def handshake_worker(args) -> int:
-    impl, node_id, host, port, count, seed = args
+def _wait_until(t0: float) -> None:
+    delay = t0 - time.time()
+    if delay > 0:
+        time.sleep(delay)
+
+
+def handshake_worker(args) -> tuple[int, float, float, float]:
+    """Handshake + read the node's init, then hang up, for ``duration`` seconds from ``t0``.
+
+    Returns (handshakes, seconds, own CPU seconds, node CPU seconds over the same window)."""
+    impl, node_id, host, port, t0, duration, seed, node_pid = args
     key = bytes([seed + 1]) * 32
-    for _ in range(count):
+    import pyln.proto.wire  # noqa: F401 - imported before the window starts
+
+    _wait_until(t0)
+    cpu0, node0, start = time.process_time(), cpu_seconds(node_pid), time.perf_counter()
+    end = start + duration
+    n = 0
+    while time.perf_counter() < end:
         if impl == "lncli":
             s, t = lncli_connect(node_id, host, port, key)
-            lncli_read(s, t)  # the node's init: the handshake was accepted
+            lncli_read(s, t, [])  # the node's init: the handshake was accepted
             s.close()
         else:
             lc = pyln_connect(node_id, host, port, key)
             lc.read_message()
             lc.connection.close()
-    return count
+        n += 1
+    elapsed = time.perf_counter() - start
+    return n, elapsed, time.process_time() - cpu0, cpu_seconds(node_pid) - node0
 
 
-def ping_worker(args) -> float:
-    impl, node_id, host, port, count = args
+def ping_worker(args) -> tuple[float, float, float]:
+    """Round trips over one connection: returns (round trips/s, own CPU s/op, node CPU s/op).
+
+    ``depth`` 1 is the real round-trip figure (one ping, wait for its pong, repeat); a larger
+    depth keeps that many pings in flight (pipelined throughput, reported separately)."""
+    impl, node_id, host, port, count, depth, node_pid = args
     key = b"\x33" * 32
     if impl == "lncli":
         s, t = lncli_connect(node_id, host, port, key)
-        lncli_read(s, t)
+        pending: list = []
+        lncli_read(s, t, pending)
         s.sendall(t.encrypt_message(INIT))
-        start = time.perf_counter()
-        for _ in range(count):
-            s.sendall(t.encrypt_message(PING))
-            lncli_read(s, t)
+        send = s.sendall
+        encrypt = t.encrypt_message
+        # warm up, then measure
+        for _ in range(100):
+            send(encrypt(PING))
+            lncli_read(s, t, pending)
+        cpu0, node0, start = time.process_time(), cpu_seconds(node_pid), time.perf_counter()
+        if depth == 1:
+            for _ in range(count):
+                send(encrypt(PING))
+                lncli_read(s, t, pending)
+        else:
+            for _ in range(count // depth):
+                send(b"".join([encrypt(PING) for _ in range(depth)]))
+                for _ in range(depth):
+                    lncli_read(s, t, pending)
         elapsed = time.perf_counter() - start
+        cpu, node = time.process_time() - cpu0, cpu_seconds(node_pid) - node0
         s.close()
     else:
         lc = pyln_connect(node_id, host, port, key)
         lc.read_message()
         lc.send_message(INIT)
-        start = time.perf_counter()
-        for _ in range(count):
+        for _ in range(100):
             lc.send_message(PING)
             lc.read_message()
+        cpu0, node0, start = time.process_time(), cpu_seconds(node_pid), time.perf_counter()
+        if depth == 1:
+            for _ in range(count):
+                lc.send_message(PING)
+                lc.read_message()
+        else:
+            for _ in range(count // depth):
+                for _ in range(depth):
+                    lc.send_message(PING)
+                for _ in range(depth):
+                    lc.read_message()
         elapsed = time.perf_counter() - start
+        cpu, node = time.process_time() - cpu0, cpu_seconds(node_pid) - node0
         lc.connection.close()
-    return count / elapsed
+    done = count if depth == 1 else (count // depth) * depth
+    return done / elapsed, cpu / done, node / done
 
 
 def idle_peers_worker(args) -> None:
@@ -168,11 +225,63 @@ def idle_peers_worker(args) -> None:
 # --- driver ----------------------------------------------------------------------------------------
 
 
+def _median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def bench_handshakes(ex, workers, node_id, host, port, pid, rounds, duration) -> None:
+    rates: dict[str, list[float]] = {"lncli": [], "pyln": []}
+    node_cpu: dict[str, list[float]] = {"lncli": [], "pyln": []}
+    client_cpu: dict[str, list[float]] = {"lncli": [], "pyln": []}
+    for _ in range(rounds):
+        for impl in ("lncli", "pyln"):
+            t0 = time.time() + 0.3
+            res = list(ex.map(handshake_worker, [(impl, node_id, host, port, t0, duration, i, pid) for i in range(workers)]))
+            n = sum(r[0] for r in res)
+            rates[impl].append(n / max(r[1] for r in res))
+            client_cpu[impl].append(sum(r[2] for r in res) / n)
+            node_cpu[impl].append(statistics.median(r[3] for r in res) / n)
+            time.sleep(0.2)  # let the node reap the closed connections
+    a, b = _median(rates["lncli"]), _median(rates["pyln"])
+    print(f"handshakes/s accepted by one node ({workers} client processes, handshake + the node's init), median of {rounds}:")
+    print(f"  lncli client: {a:7.0f}/s   pyln client: {b:7.0f}/s   ratio {a / b:.2f}   (target >= 1000)   runs: "
+          + " ".join(f"{x:.0f}" for x in rates["lncli"]))
+    for impl in ("lncli", "pyln"):
+        c, k = _median(node_cpu[impl]), _median(client_cpu[impl])
+        print(f"  with {impl} clients: node CPU {c * 1e6:4.0f} us/handshake (one node core: {1 / c:5.0f}/s), "
+              f"client CPU {k * 1e6:4.0f} us/handshake")
+
+
+def bench_pings(ex, node_id, host, port, pid, rounds, pings) -> None:
+    for depth, title in ((1, "ping/pong round trips/s, one connection, one ping in flight"), (100, "pipelined pings/s, one connection, 100 in flight (not the round-trip figure)")):
+        rates: dict[str, list[float]] = {"lncli": [], "pyln": []}
+        node_cpu: dict[str, list[float]] = {"lncli": [], "pyln": []}
+        client_cpu: dict[str, list[float]] = {"lncli": [], "pyln": []}
+        for _ in range(rounds):
+            for impl in ("lncli", "pyln"):
+                rate, cpu, node = ex.submit(ping_worker, (impl, node_id, host, port, pings, depth, pid)).result()
+                rates[impl].append(rate)
+                client_cpu[impl].append(cpu)
+                node_cpu[impl].append(node)
+        a, b = _median(rates["lncli"]), _median(rates["pyln"])
+        target = "   (target >= 10000)" if depth == 1 else ""
+        print(f"{title}, median of {rounds}:")
+        print(f"  lncli client: {a:7.0f}/s   pyln client: {b:7.0f}/s   ratio {a / b:.2f}{target}   runs: "
+              + " ".join(f"{x:.0f}" for x in rates["lncli"]))
+        for impl in ("lncli", "pyln"):
+            c, k = _median(node_cpu[impl]), _median(client_cpu[impl])
+            print(f"  with the {impl} client: node CPU {c * 1e6:5.1f} us/ping (one node core: {1 / c:6.0f}/s), client CPU {k * 1e6:5.1f} us/ping")
+
+
 def main() -> None:
     quick = "--quick" in sys.argv
-    hs_per_worker = 100 if quick else 300
-    workers = min(8, os.cpu_count() or 2)
-    pings = 2000 if quick else 10000
+    cpus = os.cpu_count() or 2
+    workers = 2 * cpus  # while one client waits for the node, another computes its act one
+    for arg in sys.argv[1:]:
+        if arg.startswith("--clients="):
+            workers = int(arg.split("=", 1)[1])
+    duration = 1.0 if quick else 2.0
+    pings = 3000 if quick else 10000
     rounds = 3 if quick else 5
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -185,34 +294,13 @@ def main() -> None:
             host, port = info["uris"][0].split("@")[1].rsplit(":", 1)
             port = int(port)
             pid = info["pid"]
-            print(f"node pid {pid}, {workers} client processes, CPUs {os.cpu_count()}")
+            print(f"node pid {pid}, {workers} handshake client processes, {cpus} CPUs (shared by node and clients), load {os.getloadavg()[0]:.1f}")
             idle_rss = rss_mb(pid)
 
             with ProcessPoolExecutor(workers) as ex:
-                results: dict[str, list[float]] = {"lncli": [], "pyln": []}
-                node_cpu: list[float] = []
-                for _ in range(rounds):
-                    for impl in ("lncli", "pyln"):
-                        start, cpu0 = time.perf_counter(), cpu_seconds(pid)
-                        n = sum(ex.map(handshake_worker, [(impl, node_id, host, port, hs_per_worker, i) for i in range(workers)]))
-                        results[impl].append(n / (time.perf_counter() - start))
-                        node_cpu.append((cpu_seconds(pid) - cpu0) / n)
-                a, b = statistics.median(results["lncli"]), statistics.median(results["pyln"])
-                print(f"handshakes/s accepted (handshake + init), lncli client: {a:9.0f}   pyln client: {b:9.0f}   ratio {a / b:.2f}   (target >= 1000)")
-                c = statistics.median(node_cpu)
-                print(f"  node CPU per accepted handshake: {c * 1e6:.0f} us -> capacity of one node core: {1 / c:.0f}/s (clients share the machine's CPUs)")
-
-                results = {"lncli": [], "pyln": []}
-                node_cpu = []
-                for _ in range(rounds):
-                    for impl in ("lncli", "pyln"):
-                        cpu0 = cpu_seconds(pid)
-                        results[impl].append(ex.submit(ping_worker, (impl, node_id, host, port, pings)).result())
-                        node_cpu.append((cpu_seconds(pid) - cpu0) / pings)
-                a, b = statistics.median(results["lncli"]), statistics.median(results["pyln"])
-                print(f"ping/pong round trips/s, one connection, lncli client: {a:9.0f}   pyln client: {b:9.0f}   ratio {a / b:.2f}   (target >= 10000)")
-                c = statistics.median(node_cpu)
-                print(f"  node CPU per ping/pong (incl. connection setup): {c * 1e6:.1f} us -> capacity of one node core: {1 / c:.0f}/s")
+                list(ex.map(abs, range(workers)))  # start the workers before measuring
+                bench_handshakes(ex, workers, node_id, host, port, pid, rounds, duration)
+                bench_pings(ex, node_id, host, port, pid, rounds, pings)
 
             ready, stop = Path(tmp) / "ready", Path(tmp) / "stop"
             count = 1000
