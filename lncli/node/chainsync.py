@@ -64,6 +64,7 @@ class ChainSync:
         self._wallet_height: int | None = None
         self._wallet_failed = False
         self._tip_event = asyncio.Event()
+        self._polled_height: int | None = None  # tip of the last completed poll
         self.last_error: str | None = None
 
     # -- running blocking calls -----------------------------------------------------------------
@@ -141,13 +142,14 @@ class ChainSync:
                 failing = True
 
     async def wait_for_height(self, height: int, timeout: float | None = None) -> int:
-        """Wait until the tip is at least ``height``; return the tip height."""
+        """Wait until a poll has completed (blocks delivered, wallet synced) with the tip at
+        least ``height``; return that tip height."""
 
         async def wait() -> int:
-            while self.height is None or self.height < height:
+            while self._polled_height is None or self._polled_height < height:
                 self._tip_event.clear()
                 await self._tip_event.wait()
-            return self.height
+            return self._polled_height
 
         return await asyncio.wait_for(wait(), timeout)
 
@@ -164,7 +166,9 @@ class ChainSync:
             if tip_hash != self.tip_hash or self._catching_up(height):
                 await self._follow(height, tip_hash)
             await self._sync_wallet()
-            return self.height if self.height is not None else height
+            self._polled_height = self.height
+            self._tip_event.set()
+            return self.height
 
     def _catching_up(self, height: int) -> bool:
         return any(s.next_height is not None and s.next_height <= height for s in self._subscribers)
@@ -233,7 +237,6 @@ class ChainSync:
 
     def _set_tip(self, height: int, block_hash: bytes) -> None:
         self.height, self.tip_hash = height, block_hash
-        self._tip_event.set()
 
     async def _deliver(self, block) -> None:
         for sub in list(self._subscribers):
@@ -274,7 +277,12 @@ class ChainSync:
         return await self.call(self._need_wallet().new_address, change)
 
     async def wallet_balance(self) -> dict:
+        """The balance after a poll (so it includes what the chain has now)."""
         wallet = self._need_wallet()
+        try:
+            await self.poll()
+        except LncliError as e:  # backend unreachable: the balance as last synced
+            log.warning("chain: %s", e)
 
         def balance() -> dict:
             out = wallet.balance().to_json()
