@@ -96,9 +96,10 @@ class ChainSync:
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Poll once (so the height is known when the node answers), then keep polling."""
+        """Read the tip (so the height is known when the node answers), then keep polling; the
+        wallet's first sync (possibly a long scan) happens in the background."""
         try:
-            await self.poll()
+            await self.poll(sync_wallet=False)
         except LncliError as e:
             log.warning("chain: %s (will retry)", e)
         self._task = asyncio.create_task(self._run(), name="chain-poller")
@@ -126,8 +127,11 @@ class ChainSync:
 
     async def _run(self) -> None:
         failing = False
+        first = True
         while True:
-            await asyncio.sleep(self.poll_interval)
+            if not first:
+                await asyncio.sleep(self.poll_interval)
+            first = False
             try:
                 await self.poll()
                 if failing:
@@ -155,7 +159,7 @@ class ChainSync:
 
     # -- one poll -------------------------------------------------------------------------------
 
-    async def poll(self) -> int:
+    async def poll(self, sync_wallet: bool = True) -> int:
         """Follow the tip once: deliver new blocks, sync the wallet. Returns the tip height."""
         async with self._poll_lock:
             height, tip_hash = await self.call(self.backend.tip)
@@ -165,6 +169,8 @@ class ChainSync:
                         sub.next_height = height + 1
             if tip_hash != self.tip_hash or self._catching_up(height):
                 await self._follow(height, tip_hash)
+            if not sync_wallet:
+                return self.height
             await self._sync_wallet()
             self._polled_height = self.height
             self._tip_event.set()
@@ -203,9 +209,9 @@ class ChainSync:
                 if block.height > self.height:
                     self._set_tip(block.height, block.hash)
                 h = block.height + 1
+            self._forget_below(h - HASH_WINDOW)
         if tip_height <= self.height:
             self._set_tip(tip_height, self._hashes.get(tip_height, tip_hash))
-        self._forget_below(tip_height - HASH_WINDOW)
 
     def _rewind(self, height: int) -> None:
         """Blocks from ``height`` up were replaced: deliver them again."""

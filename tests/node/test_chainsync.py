@@ -292,3 +292,23 @@ def test_rpc_without_chain():
         run(reg.get("walletbalance")[0]())
     with pytest.raises(LncliError):
         run(reg.get("newaddress")[0]())
+
+
+def test_catch_up_over_many_blocks_keeps_a_bounded_window():
+    async def main():
+        fc = FakeChain()
+        fc.extend(3000)
+        sync = ChainSync(fc, poll_interval=1)
+        await sync.poll()
+        seen = []
+        sync.subscribe(lambda b: seen.append(b.height), from_height=0)
+        await sync.poll()
+        assert seen == list(range(0, 3001))
+        assert len(sync._hashes) <= chainsync.HASH_WINDOW + chainsync.FETCH_BATCH
+        # a reorg deep inside the window is still found
+        fc.reorg(2000, 1002, "z")
+        await sync.poll()
+        assert seen[3001:] == list(range(2000, 3002)) and sync.tip_hash == fc.tip()[1]
+        await sync.close()
+
+    run(main())
