@@ -1,11 +1,13 @@
 """Benchmark of the node: handshakes per second accepted, ping/pong round trips per second over one
 connection, and resident memory idle and with 1000 idle peers.
 
-    /work/venv/bin/python tests/bench/bench_node.py [--quick]
+    /work/venv/bin/python tests/bench/bench_node.py [--quick] [--clients=N]
 
 The node runs as a real daemon (``lncli node start --daemon``). Clients run in other processes:
 lncli's sans-IO Initiator/Transport over blocking sockets, and pyln-proto's LightningConnection as
-the baseline client against the same node, measured in the same run. Figures are medians.
+the baseline client against the same node, measured in the same run. Figures are medians; each
+also gives the node's own CPU time per operation (from /proc/PID/stat) and the clients' CPU, because
+on a small shared machine the clients and other load compete with the node for the same cores.
 Targets: >= 1000 handshakes/s, >= 10000 round trips/s, RSS < 200 MB with 1000 peers.
 """
 
