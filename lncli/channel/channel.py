@@ -485,10 +485,18 @@ class Channel:
         return ours, theirs, live
 
     def _keys(self, side: int, ctn: int):
-        if side == LOCAL:
-            point = self.secrets.per_commitment_point(ctn)
-            return bolt3.derive_commitment_keys(point, self.local_basepoints, self.remote_basepoints)
-        return bolt3.derive_commitment_keys(self.remote_points[ctn], self.remote_basepoints, self.local_basepoints)
+        point = self.secrets.per_commitment_point(ctn) if side == LOCAL else self.remote_points[ctn]
+        cache = self.__dict__.setdefault("_keys_cache", {})
+        keys = cache.get((side, point))
+        if keys is None:
+            if len(cache) > 8:
+                cache.clear()
+            if side == LOCAL:
+                keys = bolt3.derive_commitment_keys(point, self.local_basepoints, self.remote_basepoints)
+            else:
+                keys = bolt3.derive_commitment_keys(point, self.remote_basepoints, self.local_basepoints)
+            cache[(side, point)] = keys
+        return keys
 
     def commitment(self, side: int, ctn: int):
         """Build commitment ``ctn`` of ``side`` (LOCAL: ours; REMOTE: theirs).
@@ -583,12 +591,12 @@ class Channel:
             ws = ctx.outputs[vout].witness_script
             if not bolt3.verify_input(htx, 0, ws, h.amount_sat, keys.remote_htlc_pubkey, hder, sighash_type):
                 raise ProtocolError(f"invalid htlc_signature for HTLC {h.htlc_id} on our commitment {ctn}")
-        return ctx
+        return ctx, keys
 
-    def _holder_commitment(self) -> tuple[Transaction, tuple]:
+    def _holder_commitment(self, built=None) -> tuple[Transaction, tuple]:
         """Our latest commitment, fully signed, and its HTLC txs."""
         ctn = self.local_ctn
-        ctx, keys = self.commitment(LOCAL, ctn)
+        ctx, keys = built or self.commitment(LOCAL, ctn)
         cache = SighashCache(ctx.tx)
         our_sig = bolt3.sign_input(
             ctx.tx, 0, self.funding_script, self.funding_satoshis, self.secrets.funding_privkey, cache=cache
@@ -647,8 +655,8 @@ class Channel:
             )
         return tx, tuple(out)
 
-    def _holder_update(self) -> ev.LatestHolderCommitment:
-        tx, htlc_txs = self._holder_commitment()
+    def _holder_update(self, built=None) -> ev.LatestHolderCommitment:
+        tx, htlc_txs = self._holder_commitment(built)
         return ev.LatestHolderCommitment(self._update_id(), self.local_ctn, tx, htlc_txs)
 
     def _counterparty_update(self, ctn: int, ctx) -> ev.LatestCounterpartyCommitment:
@@ -1139,7 +1147,7 @@ class Channel:
         try:
             if not changed:
                 raise ProtocolError("commitment_signed without any update")
-            self._verify_local_commitment(new, msg.signature, msg.htlc_signature)
+            built = self._verify_local_commitment(new, msg.signature, msg.htlc_signature)
         except ProtocolError:
             for slot in assigned:
                 slot[LOCAL] = None
@@ -1147,7 +1155,7 @@ class Channel:
         self.local_sigs = {"signature": msg.signature, "htlc_signatures": list(msg.htlc_signature)}
         self.local_ctn = new
         out = Outcome()
-        out.monitor_updates.append(self._holder_update())
+        out.monitor_updates.append(self._holder_update(built))
         # revoke_and_ack: their updates now enter their next commitment
         for ref in self.remote_log:
             slot = self._slot(ref, False)

@@ -184,7 +184,7 @@ class ChannelPairMachine(RuleBasedStateMachine):
 
 
 ChannelPairMachine.TestCase.settings = settings(
-    max_examples=int(__import__("os").environ.get("CHANNEL_FUZZ_EXAMPLES", 25)),
+    max_examples=int(__import__("os").environ.get("CHANNEL_FUZZ_EXAMPLES", 12)),
     stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
