@@ -801,7 +801,7 @@ class Channel:
         return out
 
     def on_channel_ready(self, msg: Message) -> Outcome:
-        self._expect(msg, S.AWAITING_LOCKIN, S.NORMAL, S.SHUTDOWN)
+        self._expect(msg, S.AWAITING_LOCKIN, S.NORMAL, S.SHUTDOWN, S.NEGOTIATING_CLOSING)
         point = msg.second_per_commitment_point
         if self.channel_ready_received:
             if self.remote_points.get(1, point) != point and self.remote_ctn == 0:
@@ -1531,6 +1531,22 @@ class Channel:
         out = Outcome()
         out.monitor_updates.append(ev.ChannelForceClosed(self._update_id(), self.local_ctn))
         out.events.append(ev.BroadcastCommitment(tx, htlc_txs))
+        return out
+
+    # ================================================================== HTLC expiry
+
+    def expiring_htlcs(self, block_height: int, fulfill_margin: int = 3) -> list[tuple[str, int]]:
+        """HTLCs that force the channel closed at ``block_height`` (BOLT 2 "HTLC timeouts"):
+        ("out", id) for an HTLC we offered whose cltv_expiry has been reached while it is still
+        on a commitment; ("in", id) for one we fulfilled that is still on a commitment with
+        ``fulfill_margin`` blocks or fewer left. The node then calls :meth:`force_close`."""
+        out = []
+        for r in self.offered.values():
+            if r.cltv_expiry <= block_height and (r.add_ctn[REMOTE] is not None or r.add_ctn[LOCAL] is not None):
+                out.append(("out", r.htlc_id))
+        for r in self.received.values():
+            if r.removal is not None and r.removal["kind"] == "fulfill" and r.cltv_expiry - block_height <= fulfill_margin:
+                out.append(("in", r.htlc_id))
         return out
 
     # ================================================================== dispatch, views

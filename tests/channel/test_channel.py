@@ -555,3 +555,34 @@ def test_record_round_trip_is_stable():
     assert rec == again
     with pytest.raises(ValueError):
         Channel.from_record({**rec, "version": 99})
+
+
+def test_close_survives_a_reconnect_during_negotiation():
+    p = normal_pair(push_msat=300_000_000)
+    p.ch[A].local_shutdown_script = script_for("A")
+    p.ch[B].local_shutdown_script = script_for("B")
+    p.call(A, "shutdown", feerate_per_kw=1000)
+    p.step(B)  # B answers shutdown
+    p.step(A)  # A (opener) sends closing_signed
+    assert p.ch[A].state == S.NEGOTIATING_CLOSING
+    p.drop(B)  # closing_signed lost
+    p.reconnect()
+    p.flush()
+    assert p.ch[A].state == p.ch[B].state == S.CLOSING
+    (ca,) = of_type(p.events[A], ev.BroadcastClosing)
+    (cb,) = of_type(p.events[B], ev.BroadcastClosing)
+    assert ca.tx.txid() == cb.tx.txid()
+
+
+def test_expiring_htlcs():
+    p = normal_pair(push_msat=300_000_000)
+    p.call(A, "add_htlc", 5_000_000, phash(1), 600, ONION)
+    p.call(B, "add_htlc", 5_000_000, phash(2), 620, ONION)
+    p.flush()
+    assert p.ch[A].expiring_htlcs(599) == []
+    assert p.ch[A].expiring_htlcs(600) == [("out", 0)]
+    p.call(A, "fulfill_htlc", 0, preimage(2))
+    assert p.ch[A].expiring_htlcs(616) == [("out", 0)]
+    assert p.ch[A].expiring_htlcs(617) == [("out", 0), ("in", 0)]
+    p.flush()
+    assert p.ch[A].expiring_htlcs(617) == [("out", 0)]  # settled: no longer at risk
