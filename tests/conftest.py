@@ -29,3 +29,12 @@ def load_vector(name: str):
 @pytest.fixture
 def vectors():
     return load_vector
+
+
+@pytest.fixture(autouse=True)
+def _isolated_state(tmp_path_factory, monkeypatch):
+    """No test touches ~/.lncli: the default datadir and the shared embedded chain live in a tmp dir
+    (tests that want their own set these variables again, or pass --datadir)."""
+    base = tmp_path_factory.mktemp("lncli-home")
+    monkeypatch.setenv("LNCLI_DATADIR", str(base / "datadir"))
+    monkeypatch.setenv("LNCLI_CHAINDIR", str(base / "chain"))

@@ -59,7 +59,7 @@ def test_two_nodes(nodes):
     a, ia = nodes("a", "--alias", "alice", "--rgb", "#112233")
     b, ib = nodes("b", "--listen", "[::1]:0")
     assert ia["alias"] == "alice" and ia["color"] == "#112233" and ia["network"] == "regtest"
-    assert ia["block_height"] is None and ia["num_peers"] == 0 and ia["num_channels"] == 0
+    assert ia["block_height"] == 0 and ia["num_peers"] == 0 and ia["num_channels"] == 0
     assert len(ib["uris"]) == 2 and "@[::1]:" in ib["uris"][1]
     # the datadir is private, and so are its files
     assert os.stat(a / "regtest").st_mode & 0o077 == 0
