@@ -1,0 +1,851 @@
+"""``ChannelMonitor``: watches one channel's funding output and claims what is ours on chain.
+
+Pure (after LDK's ``ChannelMonitor``): no I/O, no clock, no randomness. The channel state
+machine feeds it the append-only log of ``lncli.channel.events.MonitorUpdate`` records through
+:meth:`ChannelMonitor.apply` (strictly increasing ``update_id``); the chain feeds it blocks
+through :meth:`ChannelMonitor.block_connected` / :meth:`ChannelMonitor.block_disconnected`,
+which return :class:`Action` values for the caller to carry out (``lncli.monitor.watcher``).
+
+What spent the funding output decides what we do:
+
+(a) our latest holder commitment: sweep to_local once ``to_self_delay`` has passed (delayed key
+    from our ``delayed_payment_basepoint`` secret and the per-commitment point); broadcast the
+    HTLC-timeout txs at their ``cltv_expiry`` and the HTLC-success txs once we know the
+    preimage; sweep their outputs after ``to_self_delay``;
+(b) the counterparty's current or previous (unrevoked) commitment: sweep our to_remote (P2WPKH
+    to our ``payment_basepoint``, option_static_remotekey; with anchors the CSV 1 P2WSH), claim
+    the HTLCs they offered with the preimage and the ones we offered after ``cltv_expiry``,
+    straight from their commitment;
+(c) a revoked counterparty commitment (we hold its per-commitment secret): one justice tx
+    sweeping to_local and every HTLC output with the revocation key (plus to_remote as in (b)),
+    and a justice tx for the output of every second-stage HTLC tx the cheater confirms;
+(d) anything else (a mutual close): nothing to claim; resolved once deep enough.
+
+The planned transactions are a function of the state (confirmed spends and the height): each
+block returns every transaction that should be in the mempool now (so the caller rebroadcasts
+until they confirm), a :class:`WaitUntil` for each claim that is not yet valid, plus one-time
+notices (:class:`FundingSpent`, :class:`PreimageLearned`, :class:`Resolved`). A reorg only
+removes confirmed spends at and above the fork height and the plan follows.
+
+Heights: a claim is offered for broadcast at the tip height where the mempool accepts it
+(the next block could include it): a CSV-``d`` spend of an output confirmed at height ``h`` from
+tip ``h + d - 1``; a locktime-``L`` tx from tip ``L``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, fields
+from typing import Any, Sequence
+
+from lncli.bitcoin.ecdsa import sign, witness_signature
+from lncli.bitcoin.script import hash160, p2wsh_script
+from lncli.bitcoin.sighash import SIGHASH_ALL, SighashCache, p2wpkh_script_code
+from lncli.bitcoin.tx import OutPoint, Transaction, TxIn, TxOut
+from lncli.channel import events as ev
+from lncli.errors import DecodeError, RefusedError
+from lncli.proto import commitment as bolt3
+from lncli.proto import justice
+from lncli.proto.keys import commitment_number_from_tx, derive_privkey, per_commitment_point
+from lncli.proto.scripts import (
+    htlc_tx_output_script,
+    to_local_script,
+    to_remote_anchor_script,
+    to_remote_script_pubkey,
+)
+from lncli.proto.shachain import RevocationStore, ShachainError
+
+__all__ = [
+    "ANTI_REORG_DELAY",
+    "DEFAULT_FEERATE_PER_KW",
+    "HOLDER_COMMITMENT",
+    "COUNTERPARTY_COMMITMENT",
+    "REVOKED_COMMITMENT",
+    "UNKNOWN_COMMITMENT",
+    "COOPERATIVE_CLOSE",
+    "Action",
+    "Broadcast",
+    "WaitUntil",
+    "FundingSpent",
+    "PreimageLearned",
+    "Resolved",
+    "MonitorUpdateError",
+    "CounterpartyCommitment",
+    "SweepInput",
+    "sweep_tx",
+    "ChannelMonitor",
+    "update_to_json",
+    "update_from_json",
+]
+
+#: confirmations after which a resolution is final (and the monitor can be archived)
+ANTI_REORG_DELAY = 6
+DEFAULT_FEERATE_PER_KW = 2500
+#: outputs below this are not worth sweeping (the P2WSH dust threshold)
+MIN_SWEEP_OUTPUT_SAT = 330
+_MAX_SIG_ITEM = 73
+_RBF_SEQUENCE = 0xFFFFFFFD
+
+HOLDER_COMMITMENT = "holder_commitment"
+COUNTERPARTY_COMMITMENT = "counterparty_commitment"
+REVOKED_COMMITMENT = "revoked_commitment"
+UNKNOWN_COMMITMENT = "unknown_commitment"
+COOPERATIVE_CLOSE = "cooperative_close"
+
+
+class MonitorUpdateError(RefusedError):
+    """An update the monitor cannot take (out of order, for another channel, inconsistent)."""
+
+
+# --------------------------------------------------------------------------------- actions
+
+
+class Action:
+    """What the monitor asks its caller to do or know."""
+
+
+@dataclass(frozen=True)
+class Broadcast(Action):
+    """Get ``tx`` into the mempool (again, if it is already there: it is not yet confirmed)."""
+
+    tx: Transaction
+    reason: str
+
+
+@dataclass(frozen=True)
+class WaitUntil(Action):
+    """A claim becomes valid at tip ``height`` (it will then come as a :class:`Broadcast`)."""
+
+    height: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class FundingSpent(Action):
+    """The funding output was spent by ``txid`` at ``height``; ``kind`` says by what."""
+
+    txid: bytes
+    kind: str
+    height: int
+
+
+@dataclass(frozen=True)
+class PreimageLearned(Action):
+    """A preimage seen in a witness on chain (settle the incoming side of a forward)."""
+
+    payment_hash: bytes
+    payment_preimage: bytes
+
+
+@dataclass(frozen=True)
+class Resolved(Action):
+    """Everything we could claim is claimed, ``ANTI_REORG_DELAY`` deep: stop watching."""
+
+    kind: str
+    funding_spend_txid: bytes
+    height: int
+
+
+# --------------------------------------------------------------------------------- sweeping
+
+
+@dataclass(frozen=True)
+class SweepInput:
+    """One input of a sweep: ``witness_template`` is the witness with ``None`` where our
+    SIGHASH_ALL signature goes; ``script_code`` is the witness script (P2WSH) or the P2WPKH
+    script code."""
+
+    outpoint: OutPoint
+    amount_sat: int
+    script_code: bytes
+    privkey: bytes
+    sequence: int
+    witness_template: tuple
+
+
+def _fill(template: tuple, sig_item: bytes) -> tuple[bytes, ...]:
+    return tuple(sig_item if item is None else item for item in template)
+
+
+def sweep_tx(
+    inputs: Sequence[SweepInput],
+    destination_script: bytes,
+    feerate_per_kw: int,
+    *,
+    locktime: int = 0,
+    min_output_sat: int = MIN_SWEEP_OUTPUT_SAT,
+) -> Transaction | None:
+    """A signed version-2 tx spending ``inputs`` to one ``destination_script`` output, paying
+    ``feerate_per_kw`` on its weight with maximal signatures; None if what is left would be
+    below ``min_output_sat``."""
+    txins = tuple(TxIn(i.outpoint, b"", i.sequence) for i in inputs)
+    total = sum(i.amount_sat for i in inputs)
+    placeholder = b"\x00" * _MAX_SIG_ITEM
+    draft = Transaction(
+        2,
+        tuple(t.with_witness(_fill(i.witness_template, placeholder)) for t, i in zip(txins, inputs)),
+        (TxOut(total, destination_script),),
+        locktime,
+    )
+    value = total - feerate_per_kw * draft.weight() // 1000
+    if value < min_output_sat:
+        return None
+    unsigned = Transaction(2, txins, (TxOut(value, destination_script),), locktime)
+    cache = SighashCache(unsigned)
+    witnesses = []
+    for n, i in enumerate(inputs):
+        sig = sign(i.privkey, cache.segwit_v0(n, i.script_code, i.amount_sat, SIGHASH_ALL))
+        witnesses.append(_fill(i.witness_template, witness_signature(sig, SIGHASH_ALL)))
+    return unsigned.with_witnesses(witnesses)
+
+
+# --------------------------------------------------------------------------------- state
+
+
+@dataclass(frozen=True)
+class CounterpartyCommitment:
+    """What we know of one counterparty commitment (``htlcs`` from their side: offered = offered
+    by them)."""
+
+    commitment_number: int
+    txid: bytes
+    per_commitment_point: bytes
+    htlcs: tuple
+    feerate_per_kw: int
+
+
+@dataclass(frozen=True)
+class _Conf:
+    tx: Transaction
+    txid: bytes
+    height: int
+    level: int  # 1: spends the funding output; 2: spends an output of a level-1 tx; ...
+
+
+class _Plan:
+    def __init__(self) -> None:
+        self.actions: list[Action] = []
+        self.pending: list[str] = []
+
+    def broadcast(self, tx: Transaction | None, reason: str) -> None:
+        if tx is not None:  # None: not worth its fee
+            self.actions.append(Broadcast(tx, reason))
+
+    def wait(self, height: int, reason: str) -> None:
+        self.actions.append(WaitUntil(height, reason))
+
+    def waiting_for(self, reason: str) -> None:
+        self.pending.append(reason)
+
+    @property
+    def done(self) -> bool:
+        return not self.actions and not self.pending
+
+
+class ChannelMonitor:
+    """The chain watcher of one channel; see the module docstring.
+
+    ``secrets`` are our ``lncli.channel.keys.ChannelSecrets`` for the channel (never stored
+    here); ``destination_script`` receives every sweep (it may be set later, before the first
+    block that needs it); ``feerate_per_kw`` is the fee rate of our sweeps.
+    """
+
+    def __init__(
+        self,
+        channel_id: bytes,
+        secrets,
+        *,
+        destination_script: bytes | None = None,
+        feerate_per_kw: int = DEFAULT_FEERATE_PER_KW,
+    ):
+        self.channel_id = bytes(channel_id)
+        self.secrets = secrets
+        self.destination_script = destination_script
+        self.feerate_per_kw = feerate_per_kw
+        self.latest_update_id = 0
+        self.setup: ev.ChannelSetup | None = None
+        self.holder: ev.LatestHolderCommitment | None = None
+        self.prev_holder: ev.LatestHolderCommitment | None = None
+        self.counterparty: dict[int, CounterpartyCommitment] = {}
+        self.revocations = RevocationStore()
+        self.preimages: dict[bytes, bytes] = {}
+        self.force_closed = False
+        self.best_height: int | None = None
+        self.resolved_height: int | None = None
+        self._confirmed: dict[bytes, _Conf] = {}
+        self._spent_by: dict[OutPoint, bytes] = {}
+        self._watched: set[OutPoint] = set()
+
+    # ------------------------------------------------------------------ updates
+
+    @property
+    def funding_outpoint(self) -> OutPoint | None:
+        if self.setup is None:
+            return None
+        return OutPoint(self.setup.funding_txid, self.setup.funding_output_index)
+
+    def check_update(self, update: ev.MonitorUpdate) -> None:
+        """Raise :class:`MonitorUpdateError` if :meth:`apply` would refuse ``update``."""
+        if not isinstance(update, ev.MonitorUpdate):
+            raise MonitorUpdateError(f"not a monitor update: {type(update).__name__}")
+        if update.update_id <= self.latest_update_id:
+            raise MonitorUpdateError(
+                f"monitor update {update.update_id} is not after update {self.latest_update_id}"
+            )
+        if isinstance(update, ev.ChannelSetup):
+            if self.setup is not None:
+                raise MonitorUpdateError("the channel is already set up")
+            if update.channel_id != self.channel_id:
+                raise MonitorUpdateError("ChannelSetup is for another channel")
+            if update.local_basepoints.revocation_basepoint != self.secrets.revocation_basepoint:
+                raise MonitorUpdateError("ChannelSetup basepoints do not match the channel secrets")
+            return
+        if self.setup is None:
+            raise MonitorUpdateError(f"{type(update).__name__} before ChannelSetup")
+        if isinstance(update, ev.CommitmentSecret):
+            expected = self.revocations.next_commitment_number
+            if update.commitment_number != expected:
+                raise MonitorUpdateError(
+                    f"secret for commitment {update.commitment_number}, expected commitment {expected}"
+                )
+            trial = RevocationStore.from_bytes(self.revocations.to_bytes())
+            try:
+                trial.insert_commitment_secret(update.secret, update.commitment_number)
+            except ShachainError as e:
+                raise MonitorUpdateError(f"inconsistent commitment secret: {e}") from None
+            info = self.counterparty.get(update.commitment_number)
+            if info is not None and per_commitment_point(update.secret) != info.per_commitment_point:
+                raise MonitorUpdateError("commitment secret does not match the commitment's per_commitment_point")
+        elif isinstance(update, ev.PaymentPreimage):
+            if hashlib.sha256(update.payment_preimage).digest() != update.payment_hash:
+                raise MonitorUpdateError("payment_preimage does not hash to payment_hash")
+
+    def apply(self, update: ev.MonitorUpdate) -> None:
+        """Take one update; :class:`MonitorUpdateError` (state unchanged) if it is refused."""
+        self.check_update(update)
+        if isinstance(update, ev.ChannelSetup):
+            self.setup = update
+            self._rebuild_chain_index()
+        elif isinstance(update, ev.LatestHolderCommitment):
+            if self.holder is not None and update.commitment_number != self.holder.commitment_number:
+                self.prev_holder = self.holder
+            self.holder = update
+        elif isinstance(update, ev.LatestCounterpartyCommitment):
+            self.counterparty[update.commitment_number] = CounterpartyCommitment(
+                update.commitment_number,
+                update.txid,
+                update.per_commitment_point,
+                tuple(update.htlcs),
+                update.feerate_per_kw,
+            )
+        elif isinstance(update, ev.CommitmentSecret):
+            self.revocations.insert_commitment_secret(update.secret, update.commitment_number)
+            info = self.counterparty.get(update.commitment_number)
+            if info is not None and not info.htlcs:
+                del self.counterparty[update.commitment_number]  # the secret rebuilds everything
+        elif isinstance(update, ev.PaymentPreimage):
+            self.preimages[update.payment_hash] = update.payment_preimage
+        elif isinstance(update, ev.ChannelForceClosed):
+            self.force_closed = True
+        self.latest_update_id = update.update_id
+
+    # ------------------------------------------------------------------ blocks
+
+    def block_connected(self, block, height: int | None = None) -> list[Action]:
+        """Process ``block`` (at ``height``, default ``block.height``). A height at or below the
+        best one seen means a reorg: the blocks from there are disconnected first."""
+        height = block.height if height is None else height
+        if self.best_height is not None and height <= self.best_height:
+            self.block_disconnected(height)
+        self.best_height = height
+        if self.setup is None:
+            return []
+        notices: list[Action] = []
+        for tx in block.txs:
+            spends = [i for i in tx.inputs if i.prevout in self._watched]
+            if not spends or tx.is_coinbase():
+                continue
+            txid = tx.txid()
+            if txid in self._confirmed:
+                continue
+            fo = self.funding_outpoint
+            if any(i.prevout == fo for i in spends):
+                level = 1
+            else:
+                level = 1 + max(self._confirmed[i.prevout.txid].level for i in spends)
+            self._record(_Conf(tx, txid, height, level))
+            if level == 1:
+                notices.append(FundingSpent(txid, self._classify(tx)[0], height))
+            notices += self._learn_preimages(tx)
+        if self.resolved_height is not None:
+            return notices
+        plan = self._plan(height)
+        actions = notices + plan.actions
+        spend = self.funding_spend
+        if plan.done and spend is not None:
+            settled = max(c.height for c in self._confirmed.values())
+            if height >= settled + ANTI_REORG_DELAY - 1:
+                self.resolved_height = height
+                actions.append(Resolved(self._classify(spend.tx)[0], spend.txid, height))
+        return actions
+
+    def block_disconnected(self, height: int) -> None:
+        """The blocks from ``height`` up are no longer in the best chain."""
+        for txid in [t for t, c in self._confirmed.items() if c.height >= height]:
+            del self._confirmed[txid]
+        self._rebuild_chain_index()
+        if self.best_height is not None:
+            self.best_height = min(self.best_height, height - 1)
+        if self.resolved_height is not None and self.resolved_height >= height:
+            self.resolved_height = None
+
+    @property
+    def is_resolved(self) -> bool:
+        return self.resolved_height is not None
+
+    @property
+    def funding_spend(self) -> _Conf | None:
+        fo = self.funding_outpoint
+        txid = self._spent_by.get(fo) if fo is not None else None
+        return self._confirmed[txid] if txid is not None else None
+
+    def plan(self, height: int | None = None) -> list[Action]:
+        """The broadcasts and waits for the current state at ``height`` (default: best height)."""
+        h = self.best_height if height is None else height
+        return [] if self.setup is None or h is None else self._plan(h).actions
+
+    def _record(self, conf: _Conf) -> None:
+        self._confirmed[conf.txid] = conf
+        for i in conf.tx.inputs:
+            if i.prevout in self._watched:
+                self._spent_by[i.prevout] = conf.txid
+        if conf.level <= 2:
+            for vout in range(len(conf.tx.outputs)):
+                self._watched.add(OutPoint(conf.txid, vout))
+
+    def _rebuild_chain_index(self) -> None:
+        self._spent_by = {}
+        self._watched = set()
+        if self.setup is not None:
+            self._watched.add(self.funding_outpoint)
+        for conf in sorted(self._confirmed.values(), key=lambda c: (c.level, c.height)):
+            self._record(conf)
+
+    def _htlc_hashes(self) -> set[bytes]:
+        hashes = set()
+        for hc in (self.holder, self.prev_holder):
+            if hc is not None:
+                hashes.update(h.payment_hash for h in hc.htlc_txs)
+        for info in self.counterparty.values():
+            hashes.update(h.payment_hash for h in info.htlcs)
+        return hashes
+
+    def _learn_preimages(self, tx: Transaction) -> list[Action]:
+        hashes = None
+        out = []
+        for txin in tx.inputs:
+            for item in txin.witness:
+                if len(item) != 32:
+                    continue
+                if hashes is None:
+                    hashes = self._htlc_hashes()
+                h = hashlib.sha256(item).digest()
+                if h in hashes and h not in self.preimages:
+                    self.preimages[h] = item
+                    out.append(PreimageLearned(h, item))
+        return out
+
+    # ------------------------------------------------------------------ what spent the funding
+
+    def _classify(self, tx: Transaction) -> tuple[str, Any]:
+        txid = tx.txid()
+        for hc in (self.holder, self.prev_holder):
+            if hc is not None and hc.tx.txid() == txid:
+                return HOLDER_COMMITMENT, hc
+        try:
+            n = commitment_number_from_tx(tx.locktime, tx.inputs[0].sequence, self.setup.obscure_factor)
+        except DecodeError:
+            return COOPERATIVE_CLOSE, None
+        if n < self.revocations.next_commitment_number:
+            return REVOKED_COMMITMENT, n
+        info = self.counterparty.get(n)
+        if info is not None and info.txid == txid:
+            return COUNTERPARTY_COMMITMENT, info
+        return UNKNOWN_COMMITMENT, None
+
+    def _plan(self, height: int) -> _Plan:
+        plan = _Plan()
+        spend = self.funding_spend
+        if spend is None:
+            if self.force_closed and self.holder is not None:
+                plan.broadcast(self.holder.tx, "our latest commitment (force close)")
+            return plan
+        if self.destination_script is None:
+            plan.waiting_for("a destination script for the sweeps")
+            return plan
+        kind, info = self._classify(spend.tx)
+        if kind == HOLDER_COMMITMENT:
+            self._plan_holder(plan, spend, info, height)
+        elif kind == COUNTERPARTY_COMMITMENT:
+            self._plan_to_remote(plan, spend)
+            self._plan_counterparty_htlcs(plan, spend, info, height)
+        elif kind == REVOKED_COMMITMENT:
+            self._plan_to_remote(plan, spend)
+            self._plan_revoked(plan, spend, info)
+        elif kind == UNKNOWN_COMMITMENT:
+            self._plan_to_remote(plan, spend)
+        return plan
+
+    # (a) our commitment ------------------------------------------------------------------
+
+    def _plan_delayed(self, plan, op, amount, ws, priv, delay, conf_height, height, what) -> None:
+        if op in self._spent_by:
+            return
+        ready = conf_height + delay - 1
+        if height < ready:
+            plan.wait(ready, f"{what}: to_self_delay of {delay} blocks")
+            return
+        inp = SweepInput(op, amount, ws, priv, delay, (None, b"", ws))
+        plan.broadcast(sweep_tx([inp], self.destination_script, self.feerate_per_kw), f"sweep {what}")
+
+    def _plan_holder(self, plan: _Plan, spend: _Conf, holder: ev.LatestHolderCommitment, height: int) -> None:
+        s = self.setup
+        pcp = self.secrets.per_commitment_point(holder.commitment_number)
+        keys = bolt3.derive_commitment_keys(pcp, s.local_basepoints, s.remote_basepoints)
+        delay = s.local_to_self_delay
+        priv = derive_privkey(self.secrets.delayed_payment_basepoint_secret, pcp)
+        ws = to_local_script(keys.revocation_pubkey, delay, keys.local_delayed_pubkey)
+        spk = p2wsh_script(ws)
+        for vout, out in enumerate(spend.tx.outputs):
+            if out.script_pubkey == spk:
+                op = OutPoint(spend.txid, vout)
+                self._plan_delayed(plan, op, out.value_sat, ws, priv, delay, spend.height, height, "to_local of our commitment")
+        out_ws = htlc_tx_output_script(keys.revocation_pubkey, delay, keys.local_delayed_pubkey)
+        out_spk = p2wsh_script(out_ws)
+        for h in holder.htlc_txs:
+            op = h.tx.inputs[0].prevout
+            name = f"HTLC-{'timeout' if h.offered else 'success'} tx of HTLC {h.htlc_id}"
+            spender = self._spent_by.get(op)
+            if spender is not None:
+                conf = self._confirmed[spender]
+                for vout, out in enumerate(conf.tx.outputs):
+                    if out.script_pubkey == out_spk:  # ours: its output waits for to_self_delay
+                        self._plan_delayed(
+                            plan, OutPoint(spender, vout), out.value_sat, out_ws, priv, delay, conf.height, height,
+                            f"output of our {name}",
+                        )
+                continue  # else the counterparty took it (preimage or timeout)
+            if h.offered:
+                if height >= h.cltv_expiry:
+                    plan.broadcast(h.tx, f"our {name} (cltv_expiry {h.cltv_expiry})")
+                else:
+                    plan.wait(h.cltv_expiry, f"our {name}: cltv_expiry")
+            else:
+                tx = self._complete_success(h)
+                if tx is None:
+                    plan.waiting_for(f"the preimage of received HTLC {h.htlc_id} (or its timeout by the peer)")
+                else:
+                    plan.broadcast(tx, f"our {name}")
+
+    def _complete_success(self, h: ev.HolderHtlcTx) -> Transaction | None:
+        if h.complete:
+            return h.tx
+        preimage = self.preimages.get(h.payment_hash)
+        if preimage is None:
+            return None
+        witness = bolt3.htlc_witness(
+            remote_sig_der=h.remote_signature,
+            local_sig_der=h.local_signature,
+            witness_script=h.witness_script,
+            anchors=self.setup.anchors,
+            payment_preimage=preimage,
+        )
+        return h.tx.with_witness(0, witness)
+
+    # (b) their commitment ----------------------------------------------------------------
+
+    def _plan_to_remote(self, plan: _Plan, spend: _Conf) -> None:
+        pub = self.secrets.payment_basepoint
+        priv = self.secrets.payment_basepoint_secret
+        if self.setup.anchors:
+            ws = to_remote_anchor_script(pub)
+            spk, code, seq, template = p2wsh_script(ws), ws, 1, (None, ws)
+        else:
+            spk = to_remote_script_pubkey(pub, False)
+            code, seq, template = p2wpkh_script_code(hash160(pub)), _RBF_SEQUENCE, (None, pub)
+        for vout, out in enumerate(spend.tx.outputs):
+            op = OutPoint(spend.txid, vout)
+            if out.script_pubkey == spk and op not in self._spent_by:
+                inp = SweepInput(op, out.value_sat, code, priv, seq, template)
+                plan.broadcast(sweep_tx([inp], self.destination_script, self.feerate_per_kw), "sweep our to_remote")
+
+    def _plan_counterparty_htlcs(self, plan: _Plan, spend: _Conf, info: CounterpartyCommitment, height: int) -> None:
+        s = self.setup
+        pcp = info.per_commitment_point
+        keys = bolt3.derive_commitment_keys(pcp, s.remote_basepoints, s.local_basepoints)
+        priv = derive_privkey(self.secrets.htlc_basepoint_secret, pcp)
+        seq = 1 if s.anchors else _RBF_SEQUENCE
+        by_spk = {}
+        for h in info.htlcs:
+            ws = bolt3.htlc_witness_script(h, keys, s.anchors)
+            by_spk[p2wsh_script(ws)] = (h, ws)
+        for vout, out in enumerate(spend.tx.outputs):
+            hit = by_spk.get(out.script_pubkey)
+            op = OutPoint(spend.txid, vout)
+            if hit is None or op in self._spent_by:
+                continue
+            h, ws = hit
+            if h.offered:  # they offered it: ours with the preimage
+                preimage = self.preimages.get(h.payment_hash)
+                if preimage is None:
+                    plan.waiting_for(f"the preimage of HTLC {h.htlc_id} they offered (or its timeout by them)")
+                    continue
+                inp = SweepInput(op, out.value_sat, ws, priv, seq, (None, preimage, ws))
+                tx = sweep_tx([inp], self.destination_script, self.feerate_per_kw)
+                plan.broadcast(tx, f"claim HTLC {h.htlc_id} they offered, with its preimage")
+            else:  # we offered it: ours after cltv_expiry
+                if height < h.cltv_expiry:
+                    plan.wait(h.cltv_expiry, f"timeout of our HTLC {h.htlc_id} on their commitment")
+                    continue
+                inp = SweepInput(op, out.value_sat, ws, priv, seq, (None, b"", ws))
+                tx = sweep_tx([inp], self.destination_script, self.feerate_per_kw, locktime=h.cltv_expiry)
+                plan.broadcast(tx, f"time out our HTLC {h.htlc_id} on their commitment")
+
+    # (c) their revoked commitment ----------------------------------------------------------
+
+    def _revoked_keys(self, commitment_number: int):
+        s = self.setup
+        secret = self.revocations.get_commitment_secret(commitment_number)
+        keys = bolt3.derive_commitment_keys(per_commitment_point(secret), s.remote_basepoints, s.local_basepoints)
+        priv = justice.revocation_privkey(secret, self.secrets.revocation_basepoint_secret)
+        info = self.counterparty.get(commitment_number)
+        return keys, priv, (info.htlcs if info is not None else ())
+
+    def _plan_revoked(self, plan: _Plan, spend: _Conf, commitment_number: int) -> None:
+        s = self.setup
+        keys, priv, htlcs = self._revoked_keys(commitment_number)
+        found = justice.find_revoked_outputs(spend.tx, keys, htlcs, s.remote_to_self_delay, s.anchors)
+        unspent = [o for o in found if o.outpoint not in self._spent_by]
+        if unspent:
+            plan.broadcast(
+                self._sweep_revoked(unspent, priv),
+                f"justice tx: revoked commitment {commitment_number} ({len(unspent)} outputs)",
+            )
+        out_ws = htlc_tx_output_script(keys.revocation_pubkey, s.remote_to_self_delay, keys.local_delayed_pubkey)
+        out_spk = p2wsh_script(out_ws)
+        seen = set()
+        for o in found:
+            spender = self._spent_by.get(o.outpoint)
+            if spender is None or spender in seen:
+                continue
+            seen.add(spender)
+            conf = self._confirmed[spender]
+            second = [
+                justice.RevokedOutput(OutPoint(spender, v), out.value_sat, out_ws, justice.HTLC_TX_OUTPUT)
+                for v, out in enumerate(conf.tx.outputs)
+                if out.script_pubkey == out_spk and OutPoint(spender, v) not in self._spent_by
+            ]
+            if second:
+                plan.broadcast(self._sweep_revoked(second, priv), "justice tx: their second-stage HTLC tx")
+
+    def _sweep_revoked(self, outputs, priv) -> Transaction | None:
+        try:
+            return justice.sweep_revoked_outputs(
+                outputs,
+                priv,
+                feerate_per_kw=self.feerate_per_kw,
+                destination_script=self.destination_script,
+                min_output_sat=MIN_SWEEP_OUTPUT_SAT,
+            )
+        except RefusedError:
+            return None
+
+    def build_justice_tx(
+        self,
+        revoked_commitment_tx: Transaction,
+        *,
+        destination_script: bytes | None = None,
+        feerate_per_kw: int | None = None,
+    ) -> Transaction:
+        """The signed justice tx for ``revoked_commitment_tx`` (whatever the chain holds):
+        to_local and every HTLC output with the revocation key. RefusedError if the tx is not
+        a revoked commitment of this channel or there is nothing worth sweeping."""
+        if self.setup is None:
+            raise RefusedError("this monitor has no channel set up")
+        if not any(i.prevout == self.funding_outpoint for i in revoked_commitment_tx.inputs):
+            raise RefusedError("the transaction does not spend this channel's funding output")
+        kind, n = self._classify(revoked_commitment_tx)
+        if kind != REVOKED_COMMITMENT:
+            raise RefusedError(f"the transaction is not a revoked commitment of this channel ({kind})")
+        dest = destination_script or self.destination_script
+        if dest is None:
+            raise RefusedError("no destination script")
+        keys, priv, htlcs = self._revoked_keys(n)
+        found = justice.find_revoked_outputs(
+            revoked_commitment_tx, keys, htlcs, self.setup.remote_to_self_delay, self.setup.anchors
+        )
+        if not found:
+            raise RefusedError(f"revoked commitment {n} has no output the revocation key can spend")
+        return justice.sweep_revoked_outputs(
+            found,
+            priv,
+            feerate_per_kw=self.feerate_per_kw if feerate_per_kw is None else feerate_per_kw,
+            destination_script=dest,
+        )
+
+    # ------------------------------------------------------------------ persistence
+
+    def to_record(self) -> dict:
+        """A JSON-able snapshot of everything but the secrets."""
+
+        def j(u):
+            return None if u is None else update_to_json(u)
+
+        return {
+            "version": 1,
+            "channel_id": self.channel_id.hex(),
+            "destination_script": None if self.destination_script is None else self.destination_script.hex(),
+            "feerate_per_kw": self.feerate_per_kw,
+            "latest_update_id": self.latest_update_id,
+            "setup": j(self.setup),
+            "holder": j(self.holder),
+            "prev_holder": j(self.prev_holder),
+            "counterparty": [
+                {
+                    "commitment_number": c.commitment_number,
+                    "txid": c.txid.hex(),
+                    "per_commitment_point": c.per_commitment_point.hex(),
+                    "htlcs": [_htlc_json(h) for h in c.htlcs],
+                    "feerate_per_kw": c.feerate_per_kw,
+                }
+                for c in sorted(self.counterparty.values(), key=lambda c: c.commitment_number)
+            ],
+            "revocations": self.revocations.to_bytes().hex(),
+            "preimages": {k.hex(): v.hex() for k, v in sorted(self.preimages.items())},
+            "force_closed": self.force_closed,
+            "best_height": self.best_height,
+            "resolved_height": self.resolved_height,
+            "confirmed": [
+                {"tx": c.tx.to_hex(), "height": c.height, "level": c.level}
+                for c in sorted(self._confirmed.values(), key=lambda c: (c.level, c.height, c.txid))
+            ],
+        }
+
+    @classmethod
+    def from_record(cls, record: dict, secrets) -> ChannelMonitor:
+        """Inverse of :meth:`to_record`; DecodeError on a malformed record."""
+        try:
+            if record.get("version") != 1:
+                raise DecodeError(f"unknown monitor record version {record.get('version')!r}")
+            dest = record["destination_script"]
+            m = cls(
+                bytes.fromhex(record["channel_id"]),
+                secrets,
+                destination_script=None if dest is None else bytes.fromhex(dest),
+                feerate_per_kw=int(record["feerate_per_kw"]),
+            )
+            m.latest_update_id = int(record["latest_update_id"])
+            m.setup = None if record["setup"] is None else update_from_json(record["setup"])
+            m.holder = None if record["holder"] is None else update_from_json(record["holder"])
+            m.prev_holder = None if record["prev_holder"] is None else update_from_json(record["prev_holder"])
+            for c in record["counterparty"]:
+                info = CounterpartyCommitment(
+                    int(c["commitment_number"]),
+                    bytes.fromhex(c["txid"]),
+                    bytes.fromhex(c["per_commitment_point"]),
+                    tuple(_htlc_from_json(h) for h in c["htlcs"]),
+                    int(c["feerate_per_kw"]),
+                )
+                m.counterparty[info.commitment_number] = info
+            m.revocations = RevocationStore.from_bytes(bytes.fromhex(record["revocations"]))
+            m.preimages = {bytes.fromhex(k): bytes.fromhex(v) for k, v in record["preimages"].items()}
+            m.force_closed = bool(record["force_closed"])
+            m.best_height = record["best_height"]
+            m.resolved_height = record["resolved_height"]
+            for c in record["confirmed"]:
+                tx = Transaction.from_hex(c["tx"])
+                m._confirmed[tx.txid()] = _Conf(tx, tx.txid(), int(c["height"]), int(c["level"]))
+            m._rebuild_chain_index()
+            return m
+        except DecodeError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise DecodeError(f"malformed monitor record: {e!r}") from None
+
+
+# --------------------------------------------------------------------------------- update codec
+
+_BYTES_FIELDS = {
+    "channel_id",
+    "funding_txid",
+    "funding_script",
+    "txid",
+    "per_commitment_point",
+    "secret",
+    "payment_hash",
+    "payment_preimage",
+    "witness_script",
+    "remote_signature",
+    "local_signature",
+}
+_UPDATE_TYPES = {
+    cls.__name__: cls
+    for cls in (
+        ev.ChannelSetup,
+        ev.LatestHolderCommitment,
+        ev.LatestCounterpartyCommitment,
+        ev.CommitmentSecret,
+        ev.PaymentPreimage,
+        ev.ChannelForceClosed,
+    )
+}
+
+
+def _htlc_json(h: bolt3.Htlc) -> dict:
+    return {
+        "htlc_id": h.htlc_id,
+        "amount_msat": h.amount_msat,
+        "payment_hash": h.payment_hash.hex(),
+        "cltv_expiry": h.cltv_expiry,
+        "offered": h.offered,
+    }
+
+
+def _htlc_from_json(d: dict) -> bolt3.Htlc:
+    return bolt3.Htlc(
+        int(d["htlc_id"]), int(d["amount_msat"]), bytes.fromhex(d["payment_hash"]), int(d["cltv_expiry"]), bool(d["offered"])
+    )
+
+
+def _field_value(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if name in _BYTES_FIELDS:
+        return bytes.fromhex(value)
+    if name == "tx":
+        return Transaction.from_hex(value)
+    if name in ("local_basepoints", "remote_basepoints"):
+        return bolt3.Basepoints(**{k: bytes.fromhex(v) for k, v in value.items()})
+    if name == "htlcs":
+        return tuple(_htlc_from_json(h) for h in value)
+    if name == "htlc_txs":
+        return tuple(
+            ev.HolderHtlcTx(**{f.name: _field_value(f.name, h[f.name]) for f in fields(ev.HolderHtlcTx)}) for h in value
+        )
+    return value
+
+
+def update_to_json(update: ev.MonitorUpdate) -> dict:
+    """A monitor update as JSON (``{"type": ..., fields...}``, bytes as hex)."""
+    return update.to_json()
+
+
+def update_from_json(d: dict) -> ev.MonitorUpdate:
+    """Inverse of :func:`update_to_json`; DecodeError on anything malformed."""
+    try:
+        cls = _UPDATE_TYPES[d["type"]]
+        return cls(**{f.name: _field_value(f.name, d[f.name]) for f in fields(cls)})
+    except DecodeError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise DecodeError(f"malformed monitor update: {e!r}") from None
