@@ -81,6 +81,9 @@ class Node:
 
         self.chain = chainsync.attach(self)  # sets block_height_source; None without a config
         self.invoices = invoices.attach(self)
+        from lncli.node import channels
+
+        self.channels = channels.attach(self)
         self._stop = asyncio.Event()
         self._register_default_handlers()
 
@@ -107,6 +110,7 @@ class Node:
             await self.peers.listen(host, port)
         if self.chain is not None:
             await self.chain.start()
+        await self.channels.start()
         await self.rpc.start()
         self.peers.start_reconnecting()
         log.info("node %s started on %s", self.node_id.hex(), self.settings.network)
@@ -120,6 +124,7 @@ class Node:
     async def close(self) -> None:
         log.info("shutting down")
         await self.peers.close()
+        await self.channels.close()
         if self.chain is not None:
             await self.chain.close()
         await self.rpc.close()

@@ -1,0 +1,893 @@
+"""The node's channels: one :class:`~lncli.channel.channel.Channel` per channel, wired to the
+peers, the chain, the wallet and the database.
+
+:class:`ChannelManager` keeps the channels keyed by ``channel_id`` (the
+``temporary_channel_id`` until the funding outpoint is known), routes the BOLT 2 messages of a
+peer to them, and acts on what each handler returns (an ``Outcome``):
+
+1. the channel record, its monitor updates, and every database effect of its events (payment
+   results) are written in ONE SQLite transaction (:meth:`ChannelManager.commit`);
+2. only then are its messages sent to the peer;
+3. then its events are acted on: build the funding tx with the wallet, broadcast (funding,
+   mutual close, our latest commitment), settle incoming HTLCs (``lncli.node.payments``).
+
+So a crash at any point leaves a database whose channel state covers every message the peer
+may have seen: on restart each channel is loaded, and ``channel_reestablish`` resumes it.
+
+The chain: every block from :class:`~lncli.node.chainsync.ChainSync` is scanned for funding
+transactions (depth and the real short_channel_id go to ``funding_confirmed``), spends of the
+funding outputs (mutual close settled; the peer's commitment), and HTLC expiry
+(``expiring_htlcs``: an offered HTLC past its ``cltv_expiry`` fails the channel, BOLT 2).
+
+Monitor updates are kept in the ``monitor_updates`` table (written in the channel's
+transaction); a chain watcher reads them from there (``handed_over`` marks what it took).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from lncli.bitcoin.tx import Transaction, TxOut
+from lncli.channel import events as ev
+from lncli.channel.channel import Channel, ChannelError, ProtocolError, WeAreBehind
+from lncli.channel.events import Outcome
+from lncli.channel.params import LocalPolicy
+from lncli.channel.state import ChannelState
+from lncli.errors import InputError, LncliError, RefusedError
+from lncli.proto.wire import Message, ShortChannelId, encode_message
+from lncli.store.db import transaction
+
+log = logging.getLogger("lncli.channels")
+
+S = ChannelState
+COMPONENT = "channels"
+MIGRATIONS = [
+    "CREATE TABLE channels (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  channel_id BLOB NOT NULL UNIQUE,\n"
+    "  temporary_channel_id BLOB NOT NULL,\n"
+    "  peer TEXT NOT NULL,\n"
+    "  state TEXT NOT NULL,\n"
+    "  private INTEGER NOT NULL DEFAULT 0,\n"
+    "  record TEXT NOT NULL,\n"
+    "  funding_tx TEXT,\n"
+    "  funding_height INTEGER,\n"
+    "  funding_txindex INTEGER,\n"
+    "  watch_from INTEGER,\n"
+    "  closing_tx TEXT,\n"
+    "  closing_txid BLOB,\n"
+    "  closing_height INTEGER,\n"
+    "  close_reason TEXT,\n"
+    "  created_at INTEGER NOT NULL,\n"
+    "  updated_at INTEGER NOT NULL\n"
+    ");\n"
+    "CREATE TABLE monitor_updates (\n"
+    "  channel_id BLOB NOT NULL,\n"
+    "  update_id INTEGER NOT NULL,\n"
+    "  type TEXT NOT NULL,\n"
+    "  body TEXT NOT NULL,\n"
+    "  handed_over INTEGER NOT NULL DEFAULT 0,\n"
+    "  PRIMARY KEY (channel_id, update_id)\n"
+    ");\n"
+    "CREATE TABLE channel_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+]
+
+CHANNEL_MESSAGES = (
+    "open_channel",
+    "accept_channel",
+    "funding_created",
+    "funding_signed",
+    "channel_ready",
+    "update_add_htlc",
+    "update_fulfill_htlc",
+    "update_fail_htlc",
+    "update_fail_malformed_htlc",
+    "update_fee",
+    "commitment_signed",
+    "revoke_and_ack",
+    "channel_reestablish",
+    "shutdown",
+    "closing_signed",
+)
+
+# Before funding_signed nothing is on chain: a failure or a restart just forgets the channel.
+PRE_FUNDING = (S.AWAITING_ACCEPT, S.AWAITING_FUNDING_TX, S.AWAITING_FUNDING_CREATED, S.AWAITING_FUNDING_SIGNED)
+# Channels that talk to their peer (channel_reestablish on every connection).
+LIVE = (S.AWAITING_LOCKIN, S.NORMAL, S.SHUTDOWN, S.NEGOTIATING_CLOSING, S.CLOSING)
+_ZERO32 = bytes(32)
+
+
+def channel_policy(settings) -> LocalPolicy:
+    """Our channel policy. Regtest uses a short to_self_delay (10 blocks) so force closes settle
+    quickly in tests; the config keys ``to-self-delay`` and ``min-depth`` override."""
+    conf = getattr(settings, "config", None)
+    regtest = settings.network == "regtest"
+    delay = 10 if regtest else 144
+    depth = 3
+    if conf is not None:
+        delay = conf.get_int("to-self-delay", delay)
+        depth = conf.get_int("min-depth", depth)
+    if not 1 <= delay <= 2016:
+        raise InputError(f"to-self-delay={delay} must be between 1 and 2016 blocks")
+    if not 1 <= depth <= 144:
+        raise InputError(f"min-depth={depth} must be between 1 and 144 blocks")
+    return LocalPolicy(to_self_delay=delay, minimum_depth=depth, anchors=False)
+
+
+@dataclass
+class Entry:
+    """One channel and what the node knows around it."""
+
+    row_id: int
+    channel: Channel
+    peer: bytes
+    private: bool = False
+    funding_tx: Transaction | None = None
+    funding_height: int | None = None
+    funding_txindex: int | None = None
+    watch_from: int | None = None
+    closing_tx: Transaction | None = None
+    closing_txid: bytes | None = None
+    closing_height: int | None = None
+    close_reason: str | None = None
+    created_at: int = 0
+    reestablished: bool = False
+    saved: str = ""  # the last persisted record (JSON), to roll back a failed handler
+    opened: asyncio.Future | None = None  # opener: resolves at funding broadcast (or fails)
+    closed: asyncio.Future | None = None  # resolves when a closing tx is handed out
+
+    @property
+    def channel_id(self) -> bytes:
+        return self.channel.channel_id
+
+    @property
+    def state(self) -> ChannelState:
+        return self.channel.state
+
+
+def _msg(name: str, **fields) -> Message:
+    from lncli.proto.wire import default_schema
+
+    return Message(default_schema().messages[name], fields)
+
+
+class ChannelManager:
+    def __init__(self, node, policy: LocalPolicy | None = None):
+        self.node = node
+        self.db = node.db
+        self.chain = node.chain  # ChainSync or None
+        self.network = node.settings.network
+        from lncli.node.features import chain_hash
+
+        self.chain_hash = chain_hash(self.network)
+        self.policy = policy if policy is not None else channel_policy(node.settings)
+        from lncli.store.db import migrate
+
+        migrate(self.db, COMPONENT, MIGRATIONS)
+        self.entries: list[Entry] = []
+        self.by_id: dict[bytes, Entry] = {}
+        self.feerate_per_kw = 253
+        self.payments = None  # lncli.node.payments.Payments, set by attach
+        self.monitor_sink = None  # callable(channel_id, updates) for a chain watcher, if any
+        self._tasks: set[asyncio.Task] = set()
+        self._unsubscribe = None
+        self._load()
+
+    # ------------------------------------------------------------------ loading
+
+    def _load(self) -> None:
+        rows = self.db.execute("SELECT * FROM channels ORDER BY id").fetchall()
+        for row in rows:
+            ch = Channel.from_record(json.loads(row["record"]))
+            e = Entry(
+                row_id=row["id"],
+                channel=ch,
+                peer=bytes.fromhex(row["peer"]),
+                private=bool(row["private"]),
+                funding_tx=Transaction.from_hex(row["funding_tx"]) if row["funding_tx"] else None,
+                funding_height=row["funding_height"],
+                funding_txindex=row["funding_txindex"],
+                watch_from=row["watch_from"],
+                closing_tx=Transaction.from_hex(row["closing_tx"]) if row["closing_tx"] else None,
+                closing_txid=row["closing_txid"],
+                closing_height=row["closing_height"],
+                close_reason=row["close_reason"],
+                created_at=row["created_at"],
+                saved=row["record"],
+            )
+            self.entries.append(e)
+            if ch.state in PRE_FUNDING:
+                # an open that did not reach funding_signed: nothing is on chain, forget it
+                self._abandon(e, "the node restarted before the channel was funded")
+            if ch.state != S.CLOSED:
+                self.by_id[ch.channel_id] = e
+
+    def _abandon(self, e: Entry, reason: str) -> None:
+        """End a channel whose funding tx never went out (releases the coins it reserved)."""
+        e.channel.set_state(S.CLOSED)
+        e.close_reason = reason
+        self.commit(e, Outcome())
+        self.by_id.pop(e.channel_id, None)
+        if e.funding_tx is not None and self.chain is not None and self.chain.wallet is not None:
+            self._spawn(self.chain.call(self.chain.wallet.release, e.funding_tx.txid()))
+        if e.opened is not None and not e.opened.done():
+            e.opened.set_exception(RefusedError(f"channel open failed: {reason}"))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        if self.chain is not None:
+            await self._refresh_feerate()
+            start = self._scan_from()
+            self._unsubscribe = self.chain.subscribe(self.on_block, from_height=start)
+            for e in self.entries:
+                await self._rebroadcast(e)
+        if self.payments is not None:
+            self.payments.recover()
+
+    async def close(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        for t in list(self._tasks):
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _spawn(self, coro) -> asyncio.Task:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("channel task failed: %s", task.exception())
+
+    def _scan_from(self) -> int | None:
+        row = self.db.execute("SELECT value FROM channel_meta WHERE key='scanned_height'").fetchone()
+        watching = [e for e in self.entries if e.state not in (S.CLOSED,) + PRE_FUNDING]
+        if not watching:
+            return None
+        heights = [int(row[0]) + 1] if row else []
+        heights += [e.watch_from for e in watching if e.funding_height is None and e.watch_from is not None]
+        return min(heights) if heights else None
+
+    async def _refresh_feerate(self) -> None:
+        try:
+            self.feerate_per_kw = max(253, int(await self.chain.call(self.chain.backend.estimate_feerate_per_kw)))
+        except LncliError as e:
+            log.warning("fee estimate failed: %s", e)
+
+    # ------------------------------------------------------------------ persistence
+
+    def commit(self, e: Entry, out: Outcome, extra=None, *, auto_commit: bool = True) -> None:
+        """Persist ``e`` (record, monitor updates, event effects) in one transaction, then send
+        the messages, then act on the events."""
+        ch = e.channel
+        if auto_commit and e.reestablished and ch.needs_commitment():
+            out.extend(ch.send_commitment())
+        for event in out.events:
+            if isinstance(event, ev.BroadcastCommitment):
+                e.closing_tx = event.tx
+                e.closing_txid = event.tx.txid()
+            elif isinstance(event, ev.BroadcastClosing):
+                e.closing_tx = event.tx
+                e.closing_txid = event.tx.txid()
+        record = json.dumps(ch.to_record(), separators=(",", ":"))
+        now = int(time.time())
+        with transaction(self.db) as conn:
+            conn.execute(
+                "UPDATE channels SET channel_id=?, state=?, record=?, funding_tx=?, funding_height=?, funding_txindex=?, "
+                "watch_from=?, closing_tx=?, closing_txid=?, closing_height=?, close_reason=?, updated_at=? WHERE id=?",
+                (
+                    ch.channel_id,
+                    ch.state.value,
+                    record,
+                    e.funding_tx.to_hex() if e.funding_tx is not None else None,
+                    e.funding_height,
+                    e.funding_txindex,
+                    e.watch_from,
+                    e.closing_tx.to_hex() if e.closing_tx is not None else None,
+                    e.closing_txid,
+                    e.closing_height,
+                    e.close_reason,
+                    now,
+                    e.row_id,
+                ),
+            )
+            for u in out.monitor_updates:
+                body = u.to_json()
+                conn.execute(
+                    "INSERT OR REPLACE INTO monitor_updates(channel_id, update_id, type, body) VALUES(?,?,?,?)",
+                    (ch.channel_id, u.update_id, body["type"], json.dumps(body, separators=(",", ":"))),
+                )
+            if self.payments is not None and out.events:
+                self.payments.in_transaction(conn, e, out.events)
+            if extra is not None:
+                extra(conn)
+        e.saved = record
+        if out.monitor_updates and self.monitor_sink is not None:
+            try:
+                self.monitor_sink(ch.channel_id, list(out.monitor_updates))
+            except Exception:  # noqa: BLE001 - the updates are on disk; the watcher reloads them
+                log.exception("handing monitor updates over failed")
+        self._send(e, out.messages)
+        self._act(e, out.events)
+
+    def _insert(self, e: Entry) -> None:
+        record = json.dumps(e.channel.to_record(), separators=(",", ":"))
+        now = int(time.time())
+        with transaction(self.db) as conn:
+            cur = conn.execute(
+                "INSERT INTO channels(channel_id, temporary_channel_id, peer, state, private, record, created_at, updated_at) "
+                "VALUES(?,?,?,?,?,?,?,?)",
+                (e.channel.channel_id, e.channel.temporary_channel_id, e.peer.hex(), e.state.value, int(e.private), record, now, now),
+            )
+        e.row_id = cur.lastrowid
+        e.created_at = now
+        e.saved = record
+        self.entries.append(e)
+        self.by_id[e.channel_id] = e
+
+    def _rekey(self, e: Entry, old: bytes) -> None:
+        if e.channel_id != old:
+            if self.by_id.get(old) is e:
+                del self.by_id[old]
+            if e.channel_id in self.by_id and self.by_id[e.channel_id] is not e:
+                raise ProtocolError("a channel with this channel_id already exists")
+            self.by_id[e.channel_id] = e
+
+    def _rollback(self, e: Entry) -> None:
+        """Forget in-memory changes of a handler that raised (back to the persisted record)."""
+        if e.saved:
+            e.channel = Channel.from_record(json.loads(e.saved))
+
+    # ------------------------------------------------------------------ sending
+
+    def _peer(self, node_id: bytes):
+        return self.node.peers.get(node_id)
+
+    def _send(self, e: Entry, messages: list) -> None:
+        if not messages:
+            return
+        peer = self._peer(e.peer)
+        if peer is None or peer.close_reason is not None:
+            return  # channel_reestablish retransmits what matters
+        from lncli.node.peer import PeerError
+
+        try:
+            for m in messages:
+                peer.send(m.encode())
+        except PeerError:
+            pass
+
+    def _send_error(self, peer_id: bytes, channel_id: bytes, text: str) -> None:
+        peer = self._peer(peer_id)
+        if peer is None:
+            return
+        from lncli.node.peer import PeerError
+
+        try:
+            peer.send(encode_message("error", channel_id=channel_id, data=text.encode()[:60000]))
+        except PeerError:
+            pass
+
+    # ------------------------------------------------------------------ events
+
+    def _act(self, e: Entry, events: list) -> None:
+        follow = Outcome()
+        for event in events:
+            if isinstance(event, ev.FundingRequired):
+                self._spawn(self._build_funding(e, event))
+            elif isinstance(event, ev.BroadcastFunding):
+                self._spawn(self._broadcast_funding(e))
+            elif isinstance(event, ev.WatchFunding):
+                pass  # every block is scanned for the funding txid of every channel
+            elif isinstance(event, ev.ChannelReady):
+                log.info("channel %s ready (%s)", e.channel_id.hex(), event.short_channel_id)
+            elif isinstance(event, (ev.BroadcastClosing, ev.BroadcastCommitment)):
+                self._spawn(self._broadcast(e.closing_tx, "closing" if isinstance(event, ev.BroadcastClosing) else "commitment"))
+                if e.closed is not None and not e.closed.done():
+                    e.closed.set_result(e.closing_txid)
+            elif isinstance(event, ev.HtlcReceived):
+                if self.payments is not None:
+                    follow.extend(self.payments.settle_incoming(e, event))
+        if self.payments is not None:
+            self.payments.after_commit(e, events)
+        if follow.messages or follow.monitor_updates or follow.events:
+            self.commit(e, follow)
+            if self.payments is not None:
+                self.payments.after_settle(e, follow)
+
+    async def _build_funding(self, e: Entry, req: ev.FundingRequired) -> None:
+        ch = e.channel
+        try:
+            if self.chain is None or self.chain.wallet is None:
+                raise RefusedError("this node has no wallet to fund the channel")
+            tx, _change = await self.chain.call(
+                self.chain.wallet.create_funding, [TxOut(req.amount_sat, req.script_pubkey)], self.feerate_per_kw
+            )
+        except LncliError as exc:
+            self._send_error(e.peer, ch.temporary_channel_id, "funding failed")
+            self._abandon(e, f"cannot build the funding transaction: {exc}")
+            return
+        if e.state != S.AWAITING_FUNDING_TX:
+            await self.chain.call(self.chain.wallet.release, tx.txid())
+            return
+        vout = next(i for i, o in enumerate(tx.outputs) if o.script_pubkey == req.script_pubkey and o.value_sat == req.amount_sat)
+        e.funding_tx = tx
+        old = ch.channel_id
+        out = ch.funding_tx_built(tx.txid(), vout)
+        self._rekey(e, old)
+        self.commit(e, out)
+
+    async def _broadcast_funding(self, e: Entry) -> None:
+        tx = e.funding_tx
+        if tx is None:
+            return
+        from lncli.chain.interface import TxRejected
+
+        try:
+            await self.chain.call(self.chain.backend.broadcast, tx)
+        except TxRejected as exc:
+            if "already" not in exc.reason and "known" not in exc.reason and "missingorspent" not in exc.reason:
+                log.error("funding tx %s rejected: %s", tx.txid_hex(), exc.reason)
+        except LncliError as exc:
+            log.warning("broadcasting the funding tx failed (will retry): %s", exc)
+        try:
+            await self.chain.call(self.chain.wallet.mark_broadcast, tx)
+        except LncliError:
+            pass
+        if e.opened is not None and not e.opened.done():
+            e.opened.set_result(e)
+
+    async def _broadcast(self, tx: Transaction | None, what: str) -> None:
+        if tx is None or self.chain is None:
+            return
+        from lncli.chain.interface import TxRejected
+
+        try:
+            await self.chain.call(self.chain.backend.broadcast, tx)
+            log.info("broadcast %s tx %s", what, tx.txid_hex())
+        except TxRejected as exc:
+            log.info("%s tx %s not accepted: %s", what, tx.txid_hex(), exc.reason)
+        except LncliError as exc:
+            log.warning("broadcasting the %s tx failed: %s", what, exc)
+
+    async def _rebroadcast(self, e: Entry) -> None:
+        """After a restart: send out again what may not have reached the chain."""
+        if e.state == S.AWAITING_LOCKIN and e.channel.is_opener and e.funding_height is None and e.funding_tx is not None:
+            await self._broadcast_funding(e)
+        if e.state in (S.CLOSING, S.FORCE_CLOSING) and e.closing_height is None and e.closing_tx is not None:
+            await self._broadcast(e.closing_tx, "closing")
+
+    # ------------------------------------------------------------------ opening
+
+    async def open(self, peer_id: bytes, funding_satoshis: int, push_msat: int = 0, private: bool = False,
+                   timeout: float = 60.0) -> Entry:
+        """Open a channel (we fund it); returns once the funding tx is broadcast."""
+        peer = self._peer(peer_id)
+        if peer is None or peer.close_reason is not None:
+            raise RefusedError(f"not connected to {peer_id.hex()}: connect first (lncli connect)")
+        if self.chain is None or self.chain.wallet is None:
+            raise RefusedError("this node has no wallet to fund a channel")
+        balance = await self.chain.call(self.chain.wallet.balance)
+        if balance.spendable_sat < funding_satoshis:
+            raise RefusedError(
+                f"insufficient funds: the wallet can spend {balance.spendable_sat} sat, the channel needs "
+                f"{funding_satoshis} sat plus fees (lncli fund)"
+            )
+        script = await self._shutdown_script()
+        ch, open_msg = Channel.new_outbound(
+            channel_seed=os.urandom(32),
+            temporary_channel_id=os.urandom(32),
+            chain_hash=self.chain_hash,
+            funding_satoshis=funding_satoshis,
+            push_msat=push_msat,
+            feerate_per_kw=self.feerate_per_kw,
+            policy=self.policy,
+            anchors=False,
+            announce=not private,
+        )
+        ch.local_shutdown_script = script
+        e = Entry(row_id=0, channel=ch, peer=peer_id, private=private, reestablished=True)
+        e.watch_from = self.chain.height
+        e.opened = asyncio.get_running_loop().create_future()
+        self._insert(e)
+        if self.node.peers.store is not None and self.node.peers.store.get(peer_id) is not None:
+            self.node.peers.store.set_persistent(peer_id, True)
+        self._send(e, [open_msg])
+        try:
+            return await asyncio.wait_for(asyncio.shield(e.opened), timeout)
+        except TimeoutError:
+            if e.state in PRE_FUNDING:
+                self._send_error(peer_id, ch.temporary_channel_id, "open timed out")
+                self._abandon(e, f"the peer did not complete the open within {timeout:g} s")
+            raise RefusedError(f"channel open did not complete within {timeout:g} s") from None
+
+    async def _shutdown_script(self) -> bytes | None:
+        if self.chain is None or self.chain.wallet is None:
+            return None
+        from lncli.bitcoin.address import address_to_script
+
+        address = await self.chain.new_address()
+        return address_to_script(address, self.network)
+
+    async def _on_open_channel(self, peer, msg: Message) -> None:
+        tmp = bytes(msg.temporary_channel_id)
+        if tmp in self.by_id:
+            self._send_error(peer.node_id, tmp, "temporary_channel_id already in use")
+            return
+        script = await self._shutdown_script()
+        try:
+            ch, accept = Channel.from_open_channel(
+                msg,
+                channel_seed=os.urandom(32),
+                chain_hash=self.chain_hash,
+                feerate_estimate_per_kw=self.feerate_per_kw,
+                policy=self.policy,
+            )
+        except ChannelError as exc:
+            log.info("refused open_channel from %s: %s", peer.short_id, exc)
+            self._send_error(peer.node_id, tmp, str(exc))
+            return
+        ch.local_shutdown_script = script
+        e = Entry(row_id=0, channel=ch, peer=peer.node_id, private=not (ch.channel_flags & 1), reestablished=True)
+        e.watch_from = self.chain.height if self.chain is not None else None
+        self._insert(e)
+        self.commit(e, Outcome(messages=[accept]))
+
+    # ------------------------------------------------------------------ message routing
+
+    def handle_message(self, peer, msg: Message):
+        name = msg.name
+        if name == "open_channel":
+            if bytes(msg.chain_hash) != self.chain_hash:
+                self._send_error(peer.node_id, bytes(msg.temporary_channel_id), "open_channel for another chain")
+                return None
+            return self._on_open_channel(peer, msg)
+        cid = msg.get("channel_id")
+        if cid is None:
+            cid = msg.get("temporary_channel_id")
+        cid = bytes(cid)
+        e = self.by_id.get(cid)
+        if e is None or e.peer != peer.node_id:
+            if name == "channel_reestablish":
+                closed = next((x for x in self.entries if x.channel_id == cid and x.peer == peer.node_id), None)
+                if closed is not None:
+                    self._send_error(peer.node_id, cid, "this channel is closed")
+                    return None
+            self._send_error(peer.node_id, cid, f"unknown channel for {name}")
+            return None
+        if e.state in (S.FORCE_CLOSING, S.CLOSED):
+            self._send_error(peer.node_id, cid, "this channel is closed")
+            return None
+        old = e.channel_id
+        try:
+            out = e.channel.handle(msg)
+        except WeAreBehind as exc:
+            log.error("channel %s: %s", cid.hex(), exc)
+            # keep data_loss (set by the channel) and tell the peer to close; never broadcast ours
+            saved_flag = e.channel.data_loss
+            self._rollback(e)
+            e.channel.data_loss = saved_flag or True
+            e.close_reason = str(exc)
+            self.commit(e, Outcome(), auto_commit=False)
+            self._send_error(peer.node_id, cid, str(exc))
+            return None
+        except ChannelError as exc:
+            self._rollback(e)
+            self.fail_channel(e, f"{name}: {exc}", send_error=True)
+            return None
+        self._rekey(e, old)
+        if name == "channel_reestablish":
+            e.reestablished = True
+        if name == "funding_signed" or name == "funding_created":
+            e.watch_from = self.chain.height if self.chain is not None else None
+        self.commit(e, out)
+        return None
+
+    def on_error(self, peer, msg: Message):
+        cid = bytes(msg.channel_id)
+        text = bytes(msg.data).decode("utf-8", "replace")[:200]
+        targets = (
+            [e for e in self.by_id.values() if e.peer == peer.node_id]
+            if cid == _ZERO32
+            else [e for e in [self.by_id.get(cid)] if e is not None and e.peer == peer.node_id]
+        )
+        for e in targets:
+            self.fail_channel(e, f"the peer sent an error: {text}", send_error=False)
+        return None
+
+    def fail_channel(self, e: Entry, reason: str, send_error: bool = True) -> None:
+        """Fail a channel (BOLT 2): forget it before funding, else broadcast our latest commitment."""
+        log.warning("failing channel %s: %s", e.channel_id.hex(), reason)
+        if send_error:
+            self._send_error(e.peer, e.channel_id, reason)
+        if e.state in PRE_FUNDING:
+            self._abandon(e, reason)
+            return
+        if e.state in (S.CLOSING, S.FORCE_CLOSING, S.CLOSED):
+            return  # a mutual close is signed (or we already closed): nothing better to do
+        e.close_reason = reason
+        try:
+            out = e.channel.force_close()
+        except WeAreBehind as exc:
+            e.close_reason = f"{reason} (not broadcasting: {exc})"
+            self.commit(e, Outcome(), auto_commit=False)
+            return
+        self.commit(e, out, auto_commit=False)
+
+    # ------------------------------------------------------------------ peers
+
+    def peer_ready(self, peer) -> None:
+        for e in list(self.by_id.values()):
+            if e.peer != peer.node_id:
+                continue
+            e.reestablished = False
+            if e.state in LIVE:
+                msg = e.channel.reestablish_message()
+                self.commit(e, Outcome(messages=[msg]), auto_commit=False)
+
+    def peer_closed(self, peer) -> None:
+        for e in list(self.by_id.values()):
+            if e.peer != peer.node_id:
+                continue
+            e.reestablished = False
+            if e.state in PRE_FUNDING:
+                self._abandon(e, "the peer disconnected during the open")
+
+    # ------------------------------------------------------------------ chain
+
+    async def on_block(self, block) -> None:
+        height = block.height
+        if height % 6 == 0 or self.feerate_per_kw == 253:
+            await self._refresh_feerate()
+        active = [e for e in self.by_id.values() if e.state not in PRE_FUNDING and e.channel.funding_txid is not None]
+        if active:
+            txids = {tx.txid(): (i, tx) for i, tx in enumerate(block.txs)}
+            spends = {}
+            for tx in block.txs:
+                for txin in tx.inputs:
+                    spends[(txin.prevout.txid, txin.prevout.vout)] = tx
+            for e in active:
+                self._block_for(e, height, txids, spends)
+        with transaction(self.db) as conn:
+            conn.execute(
+                "INSERT INTO channel_meta(key, value) VALUES('scanned_height', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (str(height),),
+            )
+
+    def _block_for(self, e: Entry, height: int, txids: dict, spends: dict) -> None:
+        ch = e.channel
+        if e.funding_height is None:
+            hit = txids.get(ch.funding_txid)
+            if hit is not None:
+                e.funding_height, e.funding_txindex = height, hit[0]
+        elif e.funding_height > height:  # a reorg took it out
+            e.funding_height = e.funding_txindex = None
+        if e.funding_height is not None and (e.state == S.AWAITING_LOCKIN or ch.short_channel_id is None) and e.state in LIVE:
+            scid = ShortChannelId.from_parts(e.funding_height, e.funding_txindex, ch.funding_output_index)
+            out = ch.funding_confirmed(height - e.funding_height + 1, scid)
+            self.commit(e, out)
+        spender = spends.get((ch.funding_txid, ch.funding_output_index))
+        if spender is not None and e.closing_height is None:
+            self._funding_spent(e, spender, height)
+        if e.state in (S.NORMAL, S.SHUTDOWN, S.NEGOTIATING_CLOSING):
+            expiring = ch.expiring_htlcs(height)
+            if expiring:
+                kind, hid = expiring[0]
+                self.fail_channel(e, f"HTLC {hid} ({'offered' if kind == 'out' else 'fulfilled'}) reaches its cltv_expiry at block {height}")
+
+    def _funding_spent(self, e: Entry, tx: Transaction, height: int) -> None:
+        ch = e.channel
+        e.closing_height = height
+        txid = tx.txid()
+        if e.closing_txid is not None and e.closing_txid != txid and e.state == S.FORCE_CLOSING:
+            e.close_reason = (e.close_reason or "") + "; the peer's commitment confirmed instead of ours"
+        if e.closing_txid is None or e.closing_txid != txid:
+            e.closing_txid = txid
+            e.closing_tx = tx
+            if e.state in (S.AWAITING_LOCKIN, S.NORMAL, S.SHUTDOWN, S.NEGOTIATING_CLOSING, S.CLOSING):
+                e.close_reason = e.close_reason or "the funding output was spent by the peer's transaction"
+                ch.set_state(S.FORCE_CLOSING)
+        if e.state == S.CLOSING:
+            ch.mark_closed()
+        self.commit(e, Outcome(), auto_commit=False)
+        if e.state == S.CLOSED:
+            self.by_id.pop(e.channel_id, None)
+
+    # ------------------------------------------------------------------ closing
+
+    async def close_channel(self, e: Entry, force: bool = False, timeout: float = 30.0) -> dict:
+        if e.state == S.CLOSED or e.state == S.FORCE_CLOSING:
+            raise RefusedError(f"channel {e.channel_id.hex()} is already {e.state.value}")
+        loop = asyncio.get_running_loop()
+        if e.state in PRE_FUNDING:
+            self._send_error(e.peer, e.channel_id, "open cancelled")
+            self._abandon(e, "cancelled by the user")
+            return self.describe(e)
+        if force:
+            self.fail_channel(e, "force close requested by the user", send_error=True)
+            return self.describe(e)
+        if e.state == S.CLOSING:
+            return self.describe(e)
+        peer = self._peer(e.peer)
+        if peer is None or not e.reestablished:
+            raise RefusedError(
+                f"the peer {e.peer.hex()} is not connected: a cooperative close needs it (or use --force)"
+            )
+        e.closed = loop.create_future()
+        if not e.channel.shutdown_sent:
+            if e.channel.local_shutdown_script is None:
+                e.channel.local_shutdown_script = await self._shutdown_script()
+            try:
+                out = e.channel.shutdown(feerate_per_kw=self.feerate_per_kw)
+            except ChannelError as exc:
+                self._rollback(e)
+                raise RefusedError(f"cannot close cooperatively: {exc}") from None
+            self.commit(e, out)
+        try:
+            await asyncio.wait_for(asyncio.shield(e.closed), timeout)
+        except TimeoutError:
+            pass
+        return self.describe(e)
+
+    # ------------------------------------------------------------------ queries
+
+    def find(self, text: str) -> Entry:
+        """A channel by channel_id, short_channel_id, funding outpoint, or peer node id."""
+        text = text.strip()
+        low = text.lower()
+        candidates = list(self.by_id.values()) + [e for e in self.entries if e.state == S.CLOSED]
+        if len(low) == 64:
+            for e in candidates:
+                if e.channel_id.hex() == low or e.channel.temporary_channel_id.hex() == low:
+                    return e
+            raise InputError(f"no channel with channel_id {low}")
+        if len(low) == 66:
+            found = [e for e in self.by_id.values() if e.peer.hex() == low]
+            if not found:
+                raise InputError(f"no open channel with peer {low}")
+            if len(found) > 1:
+                raise InputError(f"{len(found)} channels with peer {low}: give a channel_id or short_channel_id")
+            return found[0]
+        if ":" in low and len(low.split(":", 1)[0]) == 64:
+            for e in candidates:
+                if e.channel.funding_txid is not None and str(e.channel.funding_outpoint) == low:
+                    return e
+            raise InputError(f"no channel with funding outpoint {low}")
+        try:
+            scid = ShortChannelId.parse(low) if "x" in low else ShortChannelId(int(low, 0))
+        except ValueError:
+            raise InputError(
+                f"{text!r} is not a channel_id (64 hex), short_channel_id (BLOCKxTXxOUT), funding outpoint or peer id"
+            ) from None
+        for e in candidates:
+            if e.channel.short_channel_id == int(scid):
+                return e
+        raise InputError(f"no channel with short_channel_id {scid}")
+
+    def describe(self, e: Entry) -> dict:
+        ch = e.channel
+        s = ch.summary()
+        peer = self._peer(e.peer)
+        local = s.get("to_us_msat")
+        remote = s.get("to_them_msat")
+        if local is None:
+            local = ch.funding_satoshis * 1000 - ch.push_msat if ch.is_opener else ch.push_msat
+            remote = ch.funding_satoshis * 1000 - local
+        height = self.chain.height if self.chain is not None else None
+        d = {
+            "channel_id": ch.channel_id.hex(),
+            "short_channel_id": s["short_channel_id"],
+            "peer": e.peer.hex(),
+            "peer_connected": peer is not None and peer.close_reason is None,
+            "state": ch.state.value,
+            "private": e.private,
+            "opener": "local" if ch.is_opener else "remote",
+            "capacity_sat": ch.funding_satoshis,
+            "local_balance_msat": local,
+            "remote_balance_msat": remote,
+            "pending_htlcs": s.get("htlcs", 0),
+            "funding_outpoint": s.get("funding_outpoint"),
+            "funding_txid": ch.funding_txid[::-1].hex() if ch.funding_txid else None,
+            "confirmations": (height - e.funding_height + 1) if (height is not None and e.funding_height is not None) else 0,
+            "minimum_depth": ch.minimum_depth,
+            "local_reserve_sat": ch.remote_config.channel_reserve_satoshis if ch.remote_config else None,
+            "to_self_delay": ch.remote_config.to_self_delay if ch.remote_config else None,
+            "closing_txid": e.closing_txid[::-1].hex() if e.closing_txid else None,
+            "close_reason": e.close_reason,
+        }
+        return d
+
+    def list(self, peer: bytes | None = None) -> list[dict]:
+        return [self.describe(e) for e in self.entries if peer is None or e.peer == peer]
+
+    def count(self) -> int:
+        return sum(1 for e in self.entries if e.state != S.CLOSED)
+
+    def usable(self, peer: bytes) -> list[Entry]:
+        """Channels with ``peer`` that can offer an HTLC now (most outbound first)."""
+        out = []
+        for e in self.by_id.values():
+            if e.peer == peer and e.state == S.NORMAL and e.reestablished and e.channel.can_add_htlcs():
+                out.append(e)
+        out.sort(key=lambda x: -x.channel._projected()[0])
+        return out
+
+
+# ---------------------------------------------------------------------- wiring
+
+
+def attach(node) -> ChannelManager:
+    from lncli.node import payments
+
+    mgr = ChannelManager(node)
+    handlers = node.peers.handlers
+    for name in CHANNEL_MESSAGES:
+        handlers[name] = mgr.handle_message
+    handlers["error"] = mgr.on_error
+    # follow the peer manager's connection hooks (looked up per connection)
+    pm = node.peers
+    ready, closed = pm._on_ready, pm._on_closed
+
+    def on_ready(peer) -> None:
+        ready(peer)
+        if pm.peers.get(peer.node_id) is peer:
+            mgr.peer_ready(peer)
+
+    def on_closed(peer) -> None:
+        current = pm.peers.get(peer.node_id) is peer
+        closed(peer)
+        if current and peer.node_id not in pm.peers:
+            mgr.peer_closed(peer)
+
+    pm._on_ready = on_ready
+    pm._on_closed = on_closed
+    node.channel_count_source = mgr.count
+    mgr.payments = payments.Payments(node, mgr)
+    register(node.registry, node, mgr)
+    return mgr
+
+
+def register(registry, node, mgr: ChannelManager) -> None:
+    from lncli.node.api import parse_node_id
+
+    def _int(value, what: str, minimum: int = 0) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise InputError(f"{what} must be a whole number of at least {minimum}")
+        return value
+
+    async def open(node_id: str, amount_sat: int, push_msat: int = 0, private: bool = False, timeout: float = 60.0) -> dict:
+        nid = parse_node_id(node_id)
+        amount_sat = _int(amount_sat, "amount_sat", 1)
+        push_msat = _int(push_msat, "push_msat")
+        if push_msat > amount_sat * 1000:
+            raise InputError("the push amount cannot exceed the channel amount")
+        e = await mgr.open(nid, amount_sat, push_msat, bool(private), float(timeout))
+        return mgr.describe(e)
+
+    async def listchannels(peer: str | None = None, channel: str | None = None) -> list:
+        if channel is not None:
+            return [mgr.describe(mgr.find(channel))]
+        return mgr.list(parse_node_id(peer) if peer is not None else None)
+
+    async def close(channel: str, force: bool = False, timeout: float = 30.0) -> dict:
+        if not isinstance(channel, str):
+            raise InputError("channel must be a channel_id, short_channel_id or peer id")
+        return await mgr.close_channel(mgr.find(channel), bool(force), float(timeout))
+
+    registry.add("open", open)
+    registry.add("listchannels", listchannels)
+    registry.add("close", close)
+
+
+__all__ = ["ChannelManager", "Entry", "attach", "register", "channel_policy", "MIGRATIONS", "CHANNEL_MESSAGES"]

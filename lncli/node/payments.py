@@ -1,0 +1,364 @@
+"""Payments over the node's channels: paying a direct peer's BOLT 11 invoice, and settling the
+HTLCs that pay our own invoices.
+
+Sending (:meth:`Payments.pay`): decode the invoice (network, expiry, amount), pick a NORMAL
+channel with the payee that can carry the amount, build a one-hop onion whose final payload
+carries ``amt_to_forward``, ``outgoing_cltv_value``, ``payment_data`` (payment_secret,
+total_msat) and ``payment_metadata``; offer the HTLC and sign. The payment row is written in the
+same transaction as the channel state that offers the HTLC; its result (preimage, or the BOLT 4
+failure decoded from the onion error) is written in the transaction of the channel state that
+learns it. The session key is drawn here from ``os.urandom``.
+
+Receiving (:meth:`Payments.settle_incoming`): once an incoming HTLC is irrevocably committed,
+peel its onion with the node key; a bad onion is failed with ``update_fail_malformed_htlc``
+(BADONION codes) or an ``invalid_onion_payload`` error; a non-final onion with
+``unknown_next_peer`` (this node does not forward); a final one goes through
+:meth:`lncli.node.invoices.InvoiceStore.check_htlc` and is fulfilled (the invoice is then
+marked paid) or failed with the failure it names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import time
+
+from lncli.channel import events as ev
+from lncli.channel.channel import ChannelError
+from lncli.channel.events import Outcome
+from lncli.channel.state import InboundHTLCState
+from lncli.errors import InputError, LncliError, RefusedError
+from lncli.store.db import migrate, transaction
+
+log = logging.getLogger("lncli.payments")
+
+COMPONENT = "payments"
+MIGRATIONS = [
+    "CREATE TABLE payments (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  payment_hash BLOB NOT NULL,\n"
+    "  bolt11 TEXT,\n"
+    "  destination TEXT NOT NULL,\n"
+    "  amount_msat INTEGER NOT NULL,\n"
+    "  fee_msat INTEGER NOT NULL DEFAULT 0,\n"
+    "  channel_id BLOB NOT NULL,\n"
+    "  htlc_id INTEGER NOT NULL,\n"
+    "  cltv_expiry INTEGER NOT NULL,\n"
+    "  shared_secret BLOB NOT NULL,\n"
+    "  status TEXT NOT NULL,\n"
+    "  payment_preimage BLOB,\n"
+    "  failure TEXT,\n"
+    "  failure_code INTEGER,\n"
+    "  created_at INTEGER NOT NULL,\n"
+    "  completed_at INTEGER,\n"
+    "  UNIQUE (channel_id, htlc_id)\n"
+    ");\n"
+    "CREATE INDEX payments_hash ON payments(payment_hash)",
+]
+
+PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
+#: Blocks added to the invoice's min_final_cltv_expiry_delta (the payee may be a block behind).
+CLTV_MARGIN = 3
+_NETWORK_HINT = {"mainnet": "bitcoin", "bitcoin": "bitcoin", "testnet": "testnet", "signet": "signet", "regtest": "regtest"}
+
+
+class PaymentFailed(LncliError):
+    """The payee (or the channel) refused the payment: the message names the BOLT 4 failure."""
+
+
+def _row_json(row) -> dict:
+    return {
+        "payment_hash": bytes(row["payment_hash"]).hex(),
+        "status": row["status"],
+        "amount_msat": row["amount_msat"],
+        "fee_msat": row["fee_msat"],
+        "destination": row["destination"],
+        "payment_preimage": bytes(row["payment_preimage"]).hex() if row["payment_preimage"] is not None else None,
+        "failure": row["failure"],
+        "failure_code": row["failure_code"],
+        "channel_id": bytes(row["channel_id"]).hex(),
+        "htlc_id": row["htlc_id"],
+        "cltv_expiry": row["cltv_expiry"],
+        "bolt11": row["bolt11"],
+        "created_at": row["created_at"],
+        "completed_at": row["completed_at"],
+    }
+
+
+class Payments:
+    def __init__(self, node, manager):
+        self.node = node
+        self.manager = manager
+        self.db = node.db
+        self.invoices = node.invoices
+        self.node_key = node.node_key
+        self.network = node.settings.network
+        migrate(self.db, COMPONENT, MIGRATIONS)
+        self._waiters: dict[tuple[bytes, int], asyncio.Future] = {}
+        self._paid: list[tuple[bytes, int]] = []  # (payment_hash, amount) to mark paid after commit
+        register(node.registry, self)
+
+    # ------------------------------------------------------------------ sending
+
+    def _height(self) -> int:
+        h = self.node.block_height
+        if h is None:
+            raise RefusedError("the node does not know the block height yet (no chain backend?)")
+        return h
+
+    async def pay(self, bolt11: str, amount_msat: int | None = None, timeout: float = 60.0) -> dict:
+        from lncli.proto import invoice as bolt11_mod
+        from lncli.proto.onion import HopPayload, PaymentData, build_onion
+
+        text = bolt11.strip()
+        if text.lower().startswith("lightning:"):
+            text = text[10:]
+        inv = bolt11_mod.decode(text, network_hint=_NETWORK_HINT[self.network])
+        if time.time() >= inv.expires_at:
+            raise RefusedError(f"the invoice expired at {inv.expires_at} ({int(time.time()) - inv.expires_at} s ago)")
+        if inv.amount_msat is None:
+            if amount_msat is None:
+                raise InputError("the invoice has no amount: give one with --amount")
+            amount = amount_msat
+        else:
+            if amount_msat is not None and not inv.amount_msat <= amount_msat <= 2 * inv.amount_msat:
+                raise InputError(
+                    f"--amount {amount_msat} msat differs from the invoice's {inv.amount_msat} msat "
+                    "(paying more is allowed up to twice the amount)"
+                )
+            amount = inv.amount_msat if amount_msat is None else amount_msat
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+            raise InputError("the amount must be a positive number of msat")
+        if inv.payee == self.node.node_id:
+            raise RefusedError("this invoice is our own")
+        ph = inv.payment_hash
+        row = self.db.execute(
+            "SELECT status FROM payments WHERE payment_hash=? AND status IN (?, ?) LIMIT 1", (ph, PENDING, SUCCEEDED)
+        ).fetchone()
+        if row is not None:
+            raise RefusedError(f"payment {ph.hex()} is already {row['status']}")
+        channels = self.manager.usable(inv.payee)
+        if not channels:
+            anyc = [e for e in self.manager.by_id.values() if e.peer == inv.payee]
+            if not anyc:
+                raise RefusedError(
+                    f"no channel with the payee {inv.payee.hex()}: lncli pays direct peers only (lncli open)"
+                )
+            states = ", ".join(sorted({e.state.value + ("" if e.reestablished else " (peer not connected)") for e in anyc}))
+            raise RefusedError(f"no usable channel with the payee {inv.payee.hex()} ({states})")
+        height = self._height()
+        cltv = height + inv.min_final_cltv_expiry_delta + CLTV_MARGIN
+        payload = HopPayload(
+            amt_to_forward=amount,
+            outgoing_cltv_value=cltv,
+            payment_data=PaymentData(inv.payment_secret, amount),
+            payment_metadata=inv.payment_metadata,
+        )
+        while True:
+            session_key = os.urandom(32)
+            try:
+                onion, secrets = build_onion(session_key, [(inv.payee, payload)], ph)
+                break
+            except ValueError:  # a session key outside the curve order: draw again
+                continue
+        reasons = []
+        for e in channels:
+            ch = e.channel
+            try:
+                out = ch.add_htlc(amount, ph, cltv, onion)
+            except ChannelError as exc:
+                reasons.append(str(exc))
+                continue
+            htlc_id = ch.next_htlc_id - 1
+            key = (ch.channel_id, htlc_id)
+            fut = asyncio.get_running_loop().create_future()
+            self._waiters[key] = fut
+            now = int(time.time())
+
+            def insert(conn, ch=ch, htlc_id=htlc_id):
+                conn.execute(
+                    "INSERT INTO payments(payment_hash, bolt11, destination, amount_msat, channel_id, htlc_id, cltv_expiry, "
+                    "shared_secret, status, created_at) VALUES(?,?,?,?,?,?,?,?,?,?)",
+                    (ph, text, inv.payee.hex(), amount, ch.channel_id, htlc_id, cltv, secrets[0], PENDING, now),
+                )
+
+            self.manager.commit(e, out, insert)
+            try:
+                await asyncio.wait_for(asyncio.shield(fut), timeout)
+            except TimeoutError:
+                pass
+            finally:
+                self._waiters.pop(key, None)
+            return self.get(ch.channel_id, htlc_id)
+        raise RefusedError(f"cannot pay {amount} msat over any channel with the payee: " + "; ".join(reasons))
+
+    def get(self, channel_id: bytes, htlc_id: int) -> dict:
+        row = self.db.execute("SELECT * FROM payments WHERE channel_id=? AND htlc_id=?", (channel_id, htlc_id)).fetchone()
+        return _row_json(row)
+
+    def list(self, payment_hash: bytes | None = None) -> list[dict]:
+        if payment_hash is None:
+            rows = self.db.execute("SELECT * FROM payments ORDER BY id").fetchall()
+        else:
+            rows = self.db.execute("SELECT * FROM payments WHERE payment_hash=? ORDER BY id", (payment_hash,)).fetchall()
+        return [_row_json(r) for r in rows]
+
+    # ------------------------------------------------------------------ results (in the channel's transaction)
+
+    def in_transaction(self, conn, e, events: list) -> None:
+        now = int(time.time())
+        cid = e.channel_id
+        for event in events:
+            if isinstance(event, ev.HtlcFulfilled):
+                conn.execute(
+                    "UPDATE payments SET status=?, payment_preimage=?, completed_at=? WHERE channel_id=? AND htlc_id=? AND status=?",
+                    (SUCCEEDED, event.payment_preimage, now, cid, event.htlc_id, PENDING),
+                )
+            elif isinstance(event, ev.HtlcFailed):
+                row = conn.execute(
+                    "SELECT shared_secret FROM payments WHERE channel_id=? AND htlc_id=?", (cid, event.htlc_id)
+                ).fetchone()
+                if row is None:
+                    continue
+                name, code = self._failure(event, bytes(row["shared_secret"]))
+                conn.execute(
+                    "UPDATE payments SET status=?, failure=?, failure_code=?, completed_at=? WHERE channel_id=? AND htlc_id=? AND status=?",
+                    (FAILED, name, code, now, cid, event.htlc_id, PENDING),
+                )
+
+    @staticmethod
+    def _failure(event: ev.HtlcFailed, shared_secret: bytes) -> tuple[str, int | None]:
+        from lncli.proto.onion_failure import FailureDecodeError, decode_failure, failure_name
+
+        if event.failure_code is not None:
+            return failure_name(event.failure_code), event.failure_code
+        try:
+            f = decode_failure(event.reason or b"", [shared_secret])
+        except FailureDecodeError as exc:
+            return f"unreadable failure from the payee ({exc})", None
+        return f.name, f.code
+
+    def after_commit(self, e, events: list) -> None:
+        for event in events:
+            if isinstance(event, (ev.HtlcFulfilled, ev.HtlcFailed)):
+                fut = self._waiters.get((e.channel_id, event.htlc_id))
+                if fut is not None and not fut.done():
+                    fut.set_result(None)
+
+    # ------------------------------------------------------------------ receiving
+
+    def settle_incoming(self, e, event: ev.HtlcReceived) -> Outcome:
+        """Fulfill or fail one irrevocably committed incoming HTLC (returns the channel's Outcome)."""
+        from lncli.node.invoices import OK
+        from lncli.proto.onion import OnionError, peel_onion
+        from lncli.proto.onion_failure import create_failure, encode_failure_message
+
+        ch = e.channel
+        hid = event.htlc_id
+        try:
+            peeled = peel_onion(event.onion_routing_packet, self.node_key, event.payment_hash)
+        except OnionError as err:
+            log.info("HTLC %d: bad onion: %s", hid, err)
+            if err.failure_code is not None and err.failure_code & 0x8000:
+                return ch.fail_malformed_htlc(hid, err.sha256_of_onion, err.failure_code)
+            if err.shared_secret is not None and err.failure_message is not None:
+                return ch.fail_htlc(hid, create_failure(err.shared_secret, err.failure_message))
+            return ch.fail_malformed_htlc(hid, hashlib.sha256(event.onion_routing_packet).digest(), 0xC005)
+        ss = peeled.shared_secret
+        if not peeled.is_final:
+            return ch.fail_htlc(hid, create_failure(ss, "unknown_next_peer"))
+        hp = peeled.hop_payload
+        missing = 2 if hp.amt_to_forward is None else 4 if hp.outgoing_cltv_value is None else None
+        if missing is not None:
+            msg = encode_failure_message("invalid_onion_payload", {"type": missing, "offset": 0})
+            return ch.fail_htlc(hid, create_failure(ss, msg))
+        height = self.node.block_height or 0
+        pd = hp.payment_data
+        name = self.invoices.check_htlc(
+            event.payment_hash,
+            pd.payment_secret if pd is not None else None,
+            event.amount_msat,
+            pd.total_msat if pd is not None else None,
+            event.cltv_expiry,
+            height,
+            amt_to_forward=hp.amt_to_forward,
+            outgoing_cltv_value=hp.outgoing_cltv_value,
+        )
+        if name == OK:
+            inv = self.invoices.lookup(event.payment_hash)
+            out = ch.fulfill_htlc(hid, inv.preimage)
+            self._paid.append((event.payment_hash, event.amount_msat))
+            return out
+        log.info("HTLC %d (%s): %s", hid, event.payment_hash.hex()[:16], name)
+        fields = {
+            "incorrect_or_unknown_payment_details": {"htlc_msat": event.amount_msat, "height": height},
+            "final_incorrect_cltv_expiry": {"cltv_expiry": event.cltv_expiry},
+            "final_incorrect_htlc_amount": {"incoming_htlc_amt": event.amount_msat},
+        }.get(name, {})
+        return ch.fail_htlc(hid, create_failure(ss, encode_failure_message(name, fields)))
+
+    def after_settle(self, e, out: Outcome) -> None:
+        """The fulfills are persisted: mark their invoices paid."""
+        paid, self._paid = self._paid, []
+        for payment_hash, amount in paid:
+            try:
+                self.invoices.mark_paid(payment_hash, amount)
+            except InputError:
+                log.warning("fulfilled HTLC for unknown invoice %s", payment_hash.hex())
+
+    def recover(self) -> None:
+        """At start: settle incoming HTLCs committed before a crash, and mark paid the invoices of
+        HTLCs fulfilled just before one."""
+        for e in list(self.manager.by_id.values()):
+            ch = e.channel
+            for rec in list(ch.received.values()):
+                if rec.removal is not None:
+                    if rec.removal.get("kind") == "fulfill":
+                        inv = self.invoices.lookup(rec.payment_hash)
+                        if inv is not None and inv.paid_at is None:
+                            self.invoices.mark_paid(rec.payment_hash, rec.amount_msat)
+                    continue
+            states = ch.htlc_states()
+            follow = Outcome()
+            for rec in list(ch.received.values()):
+                if rec.removal is None and states.get(("in", rec.htlc_id)) == InboundHTLCState.COMMITTED:
+                    try:
+                        follow.extend(
+                            self.settle_incoming(
+                                e,
+                                ev.HtlcReceived(rec.htlc_id, rec.amount_msat, rec.payment_hash, rec.cltv_expiry, rec.onion_routing_packet),
+                            )
+                        )
+                    except ChannelError as exc:
+                        log.warning("settling HTLC %d after restart: %s", rec.htlc_id, exc)
+            if follow.messages or follow.monitor_updates:
+                self.manager.commit(e, follow)
+                self.after_settle(e, follow)
+
+
+def register(registry, payments: Payments) -> None:
+    async def pay(bolt11: str, amount_msat: int | None = None, timeout: float = 60.0) -> dict:
+        if not isinstance(bolt11, str):
+            raise InputError("bolt11 must be a string")
+        if amount_msat is not None and (isinstance(amount_msat, bool) or not isinstance(amount_msat, int) or amount_msat <= 0):
+            raise InputError("amount_msat must be a positive whole number")
+        return await payments.pay(bolt11, amount_msat, float(timeout))
+
+    async def listpayments(payment_hash: str | None = None) -> list:
+        ph = None
+        if payment_hash is not None:
+            try:
+                ph = bytes.fromhex(payment_hash)
+            except (ValueError, TypeError):
+                raise InputError("payment_hash must be 64 hex characters") from None
+            if len(ph) != 32:
+                raise InputError("payment_hash must be 64 hex characters")
+        return payments.list(ph)
+
+    registry.add("pay", pay)
+    registry.add("listpayments", listpayments)
+
+
+__all__ = ["Payments", "PaymentFailed", "register", "PENDING", "SUCCEEDED", "FAILED", "CLTV_MARGIN"]
