@@ -84,6 +84,8 @@ DEFAULT_FEERATE_PER_KW = 2500
 #: outputs below this are not worth sweeping (the P2WSH dust threshold)
 MIN_SWEEP_OUTPUT_SAT = 330
 _MAX_SIG_ITEM = 73
+#: how many recent block hashes a monitor remembers
+BLOCK_HASH_WINDOW = 144
 _RBF_SEQUENCE = 0xFFFFFFFD
 
 HOLDER_COMMITMENT = "holder_commitment"
@@ -275,6 +277,7 @@ class ChannelMonitor:
         self._confirmed: dict[bytes, _Conf] = {}
         self._spent_by: dict[OutPoint, bytes] = {}
         self._watched: set[OutPoint] = set()
+        self._block_hashes: dict[int, bytes] = {}  # recent blocks processed, to skip re-deliveries
 
     # ------------------------------------------------------------------ updates
 
@@ -355,9 +358,16 @@ class ChannelMonitor:
         """Process ``block`` (at ``height``, default ``block.height``). A height at or below the
         best one seen means a reorg: the blocks from there are disconnected first."""
         height = block.height if height is None else height
+        block_hash = getattr(block, "hash", None)
         if self.best_height is not None and height <= self.best_height:
+            if block_hash is not None and self._block_hashes.get(height) == block_hash:
+                return []  # delivered again (another subscriber needed older blocks): seen already
             self.block_disconnected(height)
         self.best_height = height
+        if block_hash is not None:
+            self._block_hashes[height] = block_hash
+            for h in [h for h in self._block_hashes if h <= height - BLOCK_HASH_WINDOW]:
+                del self._block_hashes[h]
         if self.setup is None:
             return []
         notices: list[Action] = []
@@ -393,6 +403,8 @@ class ChannelMonitor:
         """The blocks from ``height`` up are no longer in the best chain."""
         for txid in [t for t, c in self._confirmed.items() if c.height >= height]:
             del self._confirmed[txid]
+        for h in [h for h in self._block_hashes if h >= height]:
+            del self._block_hashes[h]
         self._rebuild_chain_index()
         if self.best_height is not None:
             self.best_height = min(self.best_height, height - 1)
@@ -725,6 +737,7 @@ class ChannelMonitor:
             "force_closed": self.force_closed,
             "best_height": self.best_height,
             "resolved_height": self.resolved_height,
+            "block_hashes": {str(h): v.hex() for h, v in sorted(self._block_hashes.items())},
             "confirmed": [
                 {"tx": c.tx.to_hex(), "height": c.height, "level": c.level}
                 for c in sorted(self._confirmed.values(), key=lambda c: (c.level, c.height, c.txid))
@@ -762,6 +775,7 @@ class ChannelMonitor:
             m.force_closed = bool(record["force_closed"])
             m.best_height = record["best_height"]
             m.resolved_height = record["resolved_height"]
+            m._block_hashes = {int(h): bytes.fromhex(v) for h, v in record.get("block_hashes", {}).items()}
             for c in record["confirmed"]:
                 tx = Transaction.from_hex(c["tx"])
                 m._confirmed[tx.txid()] = _Conf(tx, tx.txid(), int(c["height"]), int(c["level"]))

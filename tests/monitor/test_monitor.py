@@ -82,3 +82,153 @@ def test_holder_force_close_sweeps_to_local_and_htlcs(chain):
     assert to_local_and_htlcs - 8000 < got < to_local_and_htlcs
     (res,) = of_type([a for _, a in r.actions[A]], mon.Resolved)
     assert res.kind == mon.HOLDER_COMMITMENT and res.height == end
+
+
+# ------------------------------------------------------------------ (b) their commitment
+
+
+def all_spent_to(chain, tx, vouts, script, from_height) -> None:
+    spends = spends_of(chain, tx, from_height)
+    for v in vouts:
+        assert v in spends, f"output {v} of {tx.txid_hex()} was not swept"
+        assert [o.script_pubkey for o in spends[v].outputs] == [script]
+
+
+@pytest.mark.parametrize("anchors", [False, True])
+def test_counterparty_commitment_to_remote_and_htlcs(chain, anchors):
+    p, tip = htlc_pair(chain, anchors=anchors)
+    # without anchors B's monitor runs too (its zero-fee anchor HTLC txs would need fee bumping)
+    r = Runner(chain, p, sides=(A,) if anchors else (A, B))
+    out = p.call(B, "force_close")
+    (bc,) = of_type(out.events, ev.BroadcastCommitment)
+    chain.broadcast(bc.tx)
+    r.sync_updates()
+    r.mine()
+    conf = r.height
+    (spent,) = of_type([a for _, a in r.actions[A]], mon.FundingSpent)
+    assert spent.kind == mon.COUNTERPARTY_COMMITMENT
+    # to_remote and the HTLC B offered (A has the preimage) are claimed at once
+    assert r.accepted[A]["sweep our to_remote"] == conf
+    assert r.accepted[A]["claim HTLC 0 they offered, with its preimage"] == conf
+    m = r.monitors[A]
+    (early,) = [a.tx for a in of_type(m.plan(tip + 30), mon.Broadcast) if "time out our HTLC 0" in a.reason]
+    with pytest.raises(TxRejected, match="non-final"):
+        chain.broadcast(early)
+    r.mine_until_resolved(A)
+    assert r.accepted[A]["time out our HTLC 0 on their commitment"] == tip + 30
+    c = p.ch[A]
+    ours = [v for v, o in enumerate(bc.tx.outputs) if o.value_sat in (30_000, 40_000) or v == _to_remote_vout(bc.tx, c, anchors)]
+    assert len(ours) == 3
+    all_spent_to(chain, bc.tx, ours, DEST[A], conf)
+    if not anchors:
+        # B saw A take its offered HTLC with the preimage, and swept its own to_local
+        r.mine_until_resolved(B)
+        learned = of_type([a for _, a in r.actions[B]], mon.PreimageLearned)
+        assert [(x.payment_hash, x.payment_preimage) for x in learned] == [(phash(2), preimage(2))]
+        assert r.accepted[B]["sweep to_local of our commitment"] == conf + DELAY - 1
+        assert not any("HTLC-timeout" in k for k in r.accepted[B])
+
+
+def _to_remote_vout(tx, channel, anchors):
+    from lncli.bitcoin.script import p2wsh_script
+    from lncli.proto.scripts import to_remote_anchor_script, to_remote_script_pubkey
+
+    pub = channel.secrets.payment_basepoint
+    spk = p2wsh_script(to_remote_anchor_script(pub)) if anchors else to_remote_script_pubkey(pub, False)
+    (v,) = [v for v, o in enumerate(tx.outputs) if o.script_pubkey == spk]
+    return v
+
+
+# ------------------------------------------------------------------ (c) revoked commitment
+
+
+def revoked_pair(chain, anchors=False):
+    """B's commitment with both HTLCs, then both HTLCs settled: that commitment is revoked."""
+    p, tip = htlc_pair(chain, anchors=anchors)
+    old_tx, old_htlc_txs = p.ch[B].latest_holder_commitment()
+    p.call(B, "fulfill_htlc", 0, preimage(1))
+    p.flush()
+    p.check_agree()
+    assert not p.ch[B].offered and not p.ch[B].received
+    return p, tip, old_tx, old_htlc_txs
+
+
+@pytest.mark.parametrize("anchors", [False, True])
+def test_revoked_commitment_justice(chain, anchors):
+    p, tip, old, _ = revoked_pair(chain, anchors)
+    r = Runner(chain, p, sides=(A,))
+    chain.broadcast(old)  # B cheats
+    r.mine()
+    conf = r.height
+    (spent,) = of_type([a for _, a in r.actions[A]], mon.FundingSpent)
+    assert spent.kind == mon.REVOKED_COMMITMENT
+    (justice_reason,) = [k for k in r.accepted[A] if k.startswith("justice tx: revoked commitment")]
+    assert r.accepted[A][justice_reason] == conf and "(3 outputs)" in justice_reason
+    assert r.accepted[A]["sweep our to_remote"] == conf
+    r.mine_until_resolved(A)
+    # every output B had (to_local, both HTLCs) and our to_remote went to A's destination
+    anchor_vouts = {v for v, o in enumerate(old.outputs) if o.value_sat == 330} if anchors else set()
+    outputs = [v for v in range(len(old.outputs)) if v not in anchor_vouts]
+    assert len(outputs) == 4
+    all_spent_to(chain, old, outputs, DEST[A], conf)
+    got = received_at(chain, DEST[A], conf)
+    total = sum(old.outputs[v].value_sat for v in outputs)
+    assert total - 6000 < got < total  # fees at 2500 sat/kw
+
+
+def test_revoked_commitment_second_stage_justice(chain):
+    p, tip, old, old_htlc_txs = revoked_pair(chain)
+    r = Runner(chain, p, sides=(A,))
+    r.muted.add(A)  # A is offline while B cheats
+    chain.broadcast(old)
+    r.mine()
+    conf = r.height
+    (timeout,) = [h.tx for h in old_htlc_txs if h.offered]  # B's HTLC-timeout, valid at tip + 40
+    r.mine(tip + 40 - r.height)
+    chain.broadcast(timeout)
+    r.mine()
+    second = r.height
+    r.muted.clear()
+    r.mine()  # A is back: justice for what is left of the commitment and for the HTLC tx output
+    acc = r.accepted[A]
+    (rest,) = [k for k in acc if k.startswith("justice tx: revoked commitment")]
+    assert "(2 outputs)" in rest
+    assert acc["justice tx: their second-stage HTLC tx"] == second + 1 < second + DELAY - 1
+    r.mine_until_resolved(A)
+    all_spent_to(chain, timeout, [0], DEST[A], second)
+
+
+def test_penalty_helper_builds_the_same_justice(chain):
+    from lncli.monitor.watcher import penalty_tx
+
+    p, tip, old, _ = revoked_pair(chain)
+    r = Runner(chain, p, sides=(A,))
+    tx = penalty_tx(old.to_hex(), r.monitors[A])
+    assert {i.prevout.txid for i in tx.inputs} == {old.txid()} and len(tx.inputs) == 3
+    chain.broadcast(old)
+    chain.broadcast(tx)
+    chain.mine(1)
+    assert chain.get_transaction(tx.txid()).confirmations == 1
+    with pytest.raises(Exception, match="not a revoked commitment"):
+        penalty_tx(p.ch[B].latest_holder_commitment()[0].to_hex(), r.monitors[A])
+
+
+# ------------------------------------------------------------------ (d) cooperative close
+
+
+def test_cooperative_close_is_resolved(chain):
+    p = ChainPair(chain, push_msat=300_000_000)
+    r = Runner(chain, p)
+    p.ch[A].local_shutdown_script = DEST[A]
+    p.ch[B].local_shutdown_script = DEST[B]
+    p.call(A, "shutdown", feerate_per_kw=1000)
+    p.flush()
+    (closing,) = of_type(p.events[A], ev.BroadcastClosing)
+    chain.broadcast(closing.tx)
+    r.mine()
+    conf = r.height
+    for side in (A, B):
+        (spent,) = of_type([a for _, a in r.actions[side]], mon.FundingSpent)
+        assert spent.kind == mon.COOPERATIVE_CLOSE and spent.height == conf
+        assert not r.accepted[side]
+        assert r.mine_until_resolved(side) == conf + mon.ANTI_REORG_DELAY - 1

@@ -1,0 +1,152 @@
+"""Persistence of channel monitors: a snapshot per channel plus the updates applied since.
+
+Tables of the ``monitor`` component in ``DATADIR/NETWORK/node.sqlite3`` (``lncli.store.db``):
+
+* ``monitor_channels``: one row per channel, its :meth:`ChannelMonitor.to_record` snapshot (JSON,
+  no secrets), the ``update_id`` the snapshot includes, and whether the channel is resolved;
+* ``monitor_updates``: the ``MonitorUpdate`` records applied after the snapshot (JSON).
+
+:meth:`MonitorStore.apply` writes an update (committed, ``synchronous=FULL``) *before* applying
+it, so the channel code can persist-then-send: once ``apply`` returns, a crash cannot lose it.
+Loading takes the snapshot and replays the later updates. :meth:`MonitorStore.save` writes a new
+snapshot (after blocks, and every ``compact_every`` updates) and drops the updates it includes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable, Iterable
+
+from lncli.errors import RefusedError
+from lncli.monitor.monitor import ChannelMonitor, update_from_json, update_to_json
+from lncli.store.db import IntegrityError, migrate, open_db, transaction
+
+__all__ = ["COMPONENT", "MIGRATIONS", "DB_NAME", "MonitorStore", "monitor_db_path"]
+
+COMPONENT = "monitor"
+DB_NAME = "node.sqlite3"
+MIGRATIONS = [
+    """CREATE TABLE monitor_channels (
+        channel_id BLOB PRIMARY KEY,
+        record TEXT NOT NULL,
+        snapshot_update_id INTEGER NOT NULL,
+        resolved INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE monitor_updates (
+        channel_id BLOB NOT NULL,
+        update_id INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (channel_id, update_id)
+    ) WITHOUT ROWID"""
+]
+
+
+def monitor_db_path(datadir: Path | str, network: str) -> Path:
+    """``DATADIR/NETWORK/node.sqlite3``."""
+    return Path(datadir) / network / DB_NAME
+
+
+class MonitorStore:
+    """Monitors and their updates in SQLite. ``db`` is a path or an open connection (from
+    ``lncli.store.db.open_db``; the monitor schema is then migrated into it)."""
+
+    def __init__(self, db, *, compact_every: int = 100):
+        if isinstance(db, (str, Path)):
+            self.conn = open_db(db, {COMPONENT: MIGRATIONS})
+            self._own = True
+        else:
+            self.conn = db
+            migrate(db, COMPONENT, MIGRATIONS)
+            self._own = False
+        self.compact_every = compact_every
+        self._since_snapshot: dict[bytes, int] = {}
+
+    @classmethod
+    def for_datadir(cls, datadir: Path | str, network: str, **kw) -> MonitorStore:
+        return cls(monitor_db_path(datadir, network), **kw)
+
+    def close(self) -> None:
+        if self._own:
+            self.conn.close()
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def add(self, monitor: ChannelMonitor) -> None:
+        """Store a new monitor (RefusedError if the channel already has one)."""
+        try:
+            with transaction(self.conn):
+                self.conn.execute(
+                    "INSERT INTO monitor_channels(channel_id, record, snapshot_update_id) VALUES (?, ?, ?)",
+                    (monitor.channel_id, json.dumps(monitor.to_record()), monitor.latest_update_id),
+                )
+        except IntegrityError:
+            raise RefusedError(f"channel {monitor.channel_id.hex()} already has a monitor") from None
+        self._since_snapshot[monitor.channel_id] = 0
+
+    def apply(self, monitor: ChannelMonitor, update) -> None:
+        """Check ``update`` (MonitorUpdateError if refused: nothing written), persist it, then
+        apply it to ``monitor``."""
+        monitor.check_update(update)
+        with transaction(self.conn):
+            self.conn.execute(
+                "INSERT INTO monitor_updates(channel_id, update_id, body) VALUES (?, ?, ?)",
+                (monitor.channel_id, update.update_id, json.dumps(update_to_json(update))),
+            )
+        monitor.apply(update)
+        n = self._since_snapshot.get(monitor.channel_id, 0) + 1
+        self._since_snapshot[monitor.channel_id] = n
+        if n >= self.compact_every:
+            self.save(monitor)
+
+    def apply_all(self, monitor: ChannelMonitor, updates: Iterable) -> None:
+        for u in updates:
+            self.apply(monitor, u)
+
+    def save(self, monitor: ChannelMonitor) -> None:
+        """Write a new snapshot of ``monitor`` and drop the updates it includes."""
+        with transaction(self.conn):
+            cur = self.conn.execute(
+                "UPDATE monitor_channels SET record=?, snapshot_update_id=? WHERE channel_id=?",
+                (json.dumps(monitor.to_record()), monitor.latest_update_id, monitor.channel_id),
+            )
+            if cur.rowcount == 0:
+                raise RefusedError(f"channel {monitor.channel_id.hex()} has no stored monitor")
+            self.conn.execute(
+                "DELETE FROM monitor_updates WHERE channel_id=? AND update_id<=?",
+                (monitor.channel_id, monitor.latest_update_id),
+            )
+        self._since_snapshot[monitor.channel_id] = 0
+
+    def mark_resolved(self, monitor: ChannelMonitor) -> None:
+        self.save(monitor)
+        with transaction(self.conn):
+            self.conn.execute("UPDATE monitor_channels SET resolved=1 WHERE channel_id=?", (monitor.channel_id,))
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def channel_ids(self, include_resolved: bool = False) -> list[bytes]:
+        sql = "SELECT channel_id FROM monitor_channels"
+        if not include_resolved:
+            sql += " WHERE resolved=0"
+        return [bytes(r[0]) for r in self.conn.execute(sql + " ORDER BY channel_id")]
+
+    def load(self, channel_id: bytes, secrets) -> ChannelMonitor:
+        """The monitor of ``channel_id``: its snapshot with the later updates replayed."""
+        row = self.conn.execute(
+            "SELECT record FROM monitor_channels WHERE channel_id=?", (bytes(channel_id),)
+        ).fetchone()
+        if row is None:
+            raise RefusedError(f"no monitor for channel {bytes(channel_id).hex()}")
+        monitor = ChannelMonitor.from_record(json.loads(row[0]), secrets)
+        rows = self.conn.execute(
+            "SELECT body FROM monitor_updates WHERE channel_id=? AND update_id>? ORDER BY update_id",
+            (bytes(channel_id), monitor.latest_update_id),
+        ).fetchall()
+        for (body,) in rows:
+            monitor.apply(update_from_json(json.loads(body)))
+        self._since_snapshot[monitor.channel_id] = len(rows)
+        return monitor
+
+    def load_all(self, secrets_for_channel: Callable[[bytes], object], include_resolved: bool = False) -> list[ChannelMonitor]:
+        return [self.load(cid, secrets_for_channel(cid)) for cid in self.channel_ids(include_resolved)]
