@@ -232,3 +232,104 @@ def test_cooperative_close_is_resolved(chain):
         assert spent.kind == mon.COOPERATIVE_CLOSE and spent.height == conf
         assert not r.accepted[side]
         assert r.mine_until_resolved(side) == conf + mon.ANTI_REORG_DELAY - 1
+
+
+# ------------------------------------------------------------------ updates, records, reorgs
+
+
+def fresh_monitor(p, side=A) -> mon.ChannelMonitor:
+    return mon.ChannelMonitor(p.ch[side].channel_id, p.ch[side].secrets, destination_script=DEST[side])
+
+
+def test_apply_refuses_out_of_order_and_bad_updates(chain):
+    p, _ = htlc_pair(chain)
+    ups = p.monitor[A]
+    m = fresh_monitor(p)
+    with pytest.raises(mon.MonitorUpdateError, match="before ChannelSetup"):
+        m.apply(ups[1])
+    m.apply(ups[0])
+    with pytest.raises(mon.MonitorUpdateError, match="not after"):
+        m.apply(ups[0])
+    for u in ups[1:]:
+        m.apply(u)
+    before = m.to_record()
+    with pytest.raises(mon.MonitorUpdateError, match="not after"):
+        m.apply(ups[-2])
+    n = m.latest_update_id
+    with pytest.raises(mon.MonitorUpdateError, match="expected commitment"):
+        m.apply(ev.CommitmentSecret(n + 1, m.revocations.next_commitment_number + 1, bytes(32)))
+    with pytest.raises(mon.MonitorUpdateError, match="inconsistent|does not match"):
+        m.apply(ev.CommitmentSecret(n + 1, m.revocations.next_commitment_number, b"\x01" * 32))
+    with pytest.raises(mon.MonitorUpdateError, match="does not hash"):
+        m.apply(ev.PaymentPreimage(n + 1, phash(1), preimage(2)))
+    with pytest.raises(mon.MonitorUpdateError, match="already set up"):
+        m.apply(ev.ChannelSetup(**{**ups[0].__dict__, "update_id": n + 1}))
+    assert m.to_record() == before
+    other = mon.ChannelMonitor(bytes(32), p.ch[A].secrets)
+    with pytest.raises(mon.MonitorUpdateError, match="another channel"):
+        other.apply(ups[0])
+    wrong_keys = mon.ChannelMonitor(p.ch[A].channel_id, p.ch[B].secrets)
+    with pytest.raises(mon.MonitorUpdateError, match="secrets"):
+        wrong_keys.apply(ups[0])
+    # gaps are fine, only the order matters
+    m.apply(ev.PaymentPreimage(n + 10, phash(1), preimage(1)))
+    assert m.latest_update_id == n + 10
+
+
+def test_update_json_round_trip(chain):
+    import json
+
+    p = revoked_pair(chain)[0]
+    p.call(A, "force_close")
+    for side in (A, B):
+        kinds = set()
+        for u in p.monitor[side]:
+            back = mon.update_from_json(json.loads(json.dumps(mon.update_to_json(u))))
+            assert back == u
+            kinds.add(type(u))
+        assert len(kinds) >= 5
+
+
+def test_record_round_trip_mid_close(chain):
+    import json
+
+    p, tip, old, _ = revoked_pair(chain)
+    r = Runner(chain, p, sides=(A,))
+    r.muted.add(A)
+    chain.broadcast(old)
+    r.mine(3)
+    m = r.monitors[A]
+    back = mon.ChannelMonitor.from_record(json.loads(json.dumps(m.to_record())), p.ch[A].secrets)
+    assert back.to_record() == m.to_record()
+    assert [(type(a), getattr(a, "reason", None)) for a in back.plan()] == [
+        (type(a), getattr(a, "reason", None)) for a in m.plan()
+    ]
+    assert [a.tx.txid() for a in of_type(back.plan(), mon.Broadcast)] == [a.tx.txid() for a in of_type(m.plan(), mon.Broadcast)]
+
+
+def test_reorg_undoes_the_funding_spend(chain):
+    p, tip = htlc_pair(chain)
+    r = Runner(chain, p, sides=(A,))
+    p.call(A, "force_close")
+    r.sync_updates()
+    r.mine(2)
+    m = r.monitors[A]
+    conf = r.height
+    assert m.funding_spend is not None
+    block = chain.block_at(conf)
+    # the same block again (another subscriber caught up): nothing happens
+    assert m.block_connected(block, conf) == [] and m.funding_spend is not None
+    m.block_disconnected(conf)
+    assert m.funding_spend is None and m.best_height == conf - 1
+    assert [a.reason for a in m.plan()] == ["our latest commitment (force close)"]
+    # a different block at that height (same txs here, but another hash) redoes it
+    from dataclasses import replace
+
+    again = m.block_connected(replace(block, hash=bytes(32)), conf)
+    assert of_type(again, mon.FundingSpent)
+    # a reorg below the resolution height un-resolves
+    r.mine_until_resolved(A)
+    h = m.resolved_height
+    m.block_disconnected(h)
+    assert not m.is_resolved
+    assert m.block_connected(chain.block_at(h), h)[-1] == mon.Resolved(mon.HOLDER_COMMITMENT, m.funding_spend.txid, h)
