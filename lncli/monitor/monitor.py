@@ -773,8 +773,8 @@ class ChannelMonitor:
             m.revocations = RevocationStore.from_bytes(bytes.fromhex(record["revocations"]))
             m.preimages = {bytes.fromhex(k): bytes.fromhex(v) for k, v in record["preimages"].items()}
             m.force_closed = bool(record["force_closed"])
-            m.best_height = record["best_height"]
-            m.resolved_height = record["resolved_height"]
+            m.best_height = _opt_int(record["best_height"])
+            m.resolved_height = _opt_int(record["resolved_height"])
             m._block_hashes = {int(h): bytes.fromhex(v) for h, v in record.get("block_hashes", {}).items()}
             for c in record["confirmed"]:
                 tx = Transaction.from_hex(c["tx"])
@@ -788,6 +788,15 @@ class ChannelMonitor:
 
 
 # --------------------------------------------------------------------------------- update codec
+
+
+def _opt_int(v: Any) -> int | None:
+    if v is None:
+        return None
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise DecodeError(f"expected an integer or null, got {v!r}")
+    return v
+
 
 _BYTES_FIELDS = {
     "channel_id",

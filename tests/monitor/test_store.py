@@ -1,0 +1,148 @@
+"""MonitorStore: updates persisted before apply, snapshots, reopening; update/record decoders."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lncli.errors import DecodeError, RefusedError
+from lncli.monitor import monitor as mon
+from lncli.monitor.store import MonitorStore, monitor_db_path
+from tests.channel.harness import A, B
+from tests.monitor.chainpair import DEST, Runner, new_chain, of_type
+from tests.monitor.test_monitor import htlc_pair, revoked_pair
+
+
+@pytest.fixture
+def chain(tmp_path):
+    c = new_chain(tmp_path)
+    yield c
+    c.close()
+
+
+def test_store_round_trip_and_refusals(chain, tmp_path):
+    p, tip, old, _ = revoked_pair(chain)
+    path = monitor_db_path(tmp_path / "datadir", "regtest")
+    store = MonitorStore(path, compact_every=5)
+    cid = p.ch[A].channel_id
+    m = mon.ChannelMonitor(cid, p.ch[A].secrets, destination_script=DEST[A])
+    store.add(m)
+    with pytest.raises(RefusedError, match="already has a monitor"):
+        store.add(m)
+    store.apply_all(m, p.monitor[A])
+    with pytest.raises(mon.MonitorUpdateError):
+        store.apply(m, p.monitor[A][-1])  # out of order: refused and not written
+    store.close()
+    assert path.exists()
+
+    store = MonitorStore(path)
+    (back,) = store.load_all(lambda c: p.ch[A].secrets)
+    assert back.to_record() == m.to_record()
+    rows = store.conn.execute("SELECT count(*) FROM monitor_updates").fetchone()[0]
+    assert rows < 5  # compacted into snapshots every 5 updates
+    # same behaviour after reopening: both monitors answer the revoked commitment alike
+    chain.broadcast(old)
+    chain.mine(1)
+    block = chain.block_at(chain.tip()[0])
+    acts_m = m.block_connected(block)
+    acts_b = back.block_connected(block)
+    assert [type(a) for a in acts_m] == [type(a) for a in acts_b]
+    assert [a.tx.txid() for a in of_type(acts_m, mon.Broadcast)] == [a.tx.txid() for a in of_type(acts_b, mon.Broadcast)]
+    store.save(back)
+    store.mark_resolved(back)
+    assert store.channel_ids() == [] and store.channel_ids(include_resolved=True) == [cid]
+    again = store.load(cid, p.ch[A].secrets)
+    assert again.to_record() == back.to_record()
+    with pytest.raises(RefusedError, match="no monitor"):
+        store.load(bytes(32), p.ch[A].secrets)
+    store.close()
+
+
+def test_updates_are_on_disk_when_apply_returns(chain, tmp_path):
+    p, _ = htlc_pair(chain)
+    path = tmp_path / "node.sqlite3"
+    store = MonitorStore(path, compact_every=10_000)
+    m = mon.ChannelMonitor(p.ch[A].channel_id, p.ch[A].secrets)
+    store.add(m)
+    for u in p.monitor[A]:
+        store.apply(m, u)
+        # another connection (as after a crash) already sees it
+        other = MonitorStore(path)
+        assert other.load(m.channel_id, p.ch[A].secrets).latest_update_id == u.update_id
+        other.close()
+    store.close()
+
+
+def test_shares_a_connection(chain, tmp_path):
+    from lncli.store.db import open_db
+
+    conn = open_db(tmp_path / "node.sqlite3", {})
+    store = MonitorStore(conn)
+    assert conn.execute("SELECT version FROM schema_versions WHERE component='monitor'").fetchone()[0] == 1
+    store.close()  # does not close a connection it was given
+    conn.execute("SELECT 1")
+    conn.close()
+
+
+# ------------------------------------------------------------------ decoders
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8) | st.sampled_from(["00", "ab" * 32, "02" + "11" * 32]),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=12), c, max_size=4),
+    max_leaves=10,
+)
+
+
+@pytest.fixture(scope="module")
+def real_updates(tmp_path_factory):
+    chain = new_chain(tmp_path_factory.mktemp("c"))
+    p = revoked_pair(chain)[0]
+    p.call(A, "force_close")
+    r = Runner(chain, p, sides=(A,))
+    record = r.monitors[A].to_record()
+    chain.close()
+    return [mon.update_to_json(u) for u in p.monitor[A]], record, p.ch[A].secrets
+
+
+def _mutate(obj, data):
+    """Replace one leaf (or drop one key) of a JSON structure."""
+    if isinstance(obj, dict) and obj:
+        k = data.draw(st.sampled_from(sorted(obj)))
+        out = dict(obj)
+        if data.draw(st.booleans()):
+            del out[k]
+        else:
+            out[k] = _mutate(obj[k], data)
+        return out
+    if isinstance(obj, list) and obj:
+        i = data.draw(st.integers(0, len(obj) - 1))
+        out = list(obj)
+        out[i] = _mutate(obj[i], data)
+        return out
+    return data.draw(_json)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_decoders_raise_only_decode_error(real_updates, data):
+    updates, record, secrets = real_updates
+    u = _mutate(data.draw(st.sampled_from(updates)), data)
+    try:
+        mon.update_from_json(u)
+    except DecodeError:
+        pass
+    rec = _mutate(record, data) if data.draw(st.booleans()) else data.draw(_json)
+    try:
+        mon.ChannelMonitor.from_record(rec, secrets)
+    except DecodeError:
+        pass
+
+
+def test_decoders_round_trip(real_updates):
+    updates, record, secrets = real_updates
+    for u in updates:
+        assert mon.update_to_json(mon.update_from_json(json.loads(json.dumps(u)))) == u
+    assert mon.ChannelMonitor.from_record(record, secrets).to_record() == record
