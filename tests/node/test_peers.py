@@ -115,7 +115,7 @@ def test_two_nodes_connect_ping_disconnect():
             assert [p["direction"] for p in b.list()] == ["inbound"]
             info = a.list()[0]
             assert info["node_id"] == b.node_id.hex() and info["connected"]
-            assert info["features"] == ["var_onion_optin", "option_static_remotekey"]
+            assert info["features"] == INIT_FEATURES.names()
             assert await peer.ping(10) < 1
             # connecting again returns the same connection
             assert await a.connect(b.node_id, host, port) is peer
