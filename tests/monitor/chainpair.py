@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import hashlib
 
-from lncli.bitcoin.script import hash160, p2wpkh_script_for_pubkey
+from lncli.bitcoin.script import p2wpkh_script_for_pubkey
 from lncli.bitcoin.ecdsa import pubkey_from_privkey
-from lncli.bitcoin.tx import OutPoint, TxOut
+from lncli.bitcoin.tx import TxOut
 from lncli.chain.embedded import EmbeddedChain
 from lncli.chain.interface import TxRejected
 from lncli.chain.scan import scan_blocks
-from lncli.channel import events as ev
 from lncli.channel.channel import Channel
 from lncli.channel.params import LocalPolicy
 from lncli.monitor import monitor as mon

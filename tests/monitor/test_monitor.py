@@ -9,7 +9,7 @@ from lncli.bitcoin.tx import OutPoint
 from lncli.chain.interface import TxRejected
 from lncli.channel import events as ev
 from lncli.monitor import monitor as mon
-from tests.channel.harness import A, B, ONION, phash, preimage, script_for
+from tests.channel.harness import A, B, ONION, phash, preimage
 from tests.monitor.chainpair import DELAY, DEST, ChainPair, Runner, new_chain, of_type, received_at
 
 
@@ -333,3 +333,25 @@ def test_reorg_undoes_the_funding_spend(chain):
     m.block_disconnected(h)
     assert not m.is_resolved
     assert m.block_connected(chain.block_at(h), h)[-1] == mon.Resolved(mon.HOLDER_COMMITMENT, m.funding_spend.txid, h)
+
+
+def test_previous_unrevoked_counterparty_commitment(chain):
+    p, tip = htlc_pair(chain)
+    r = Runner(chain, p, sides=(A,))
+    p.call(A, "add_htlc", 20_000_000, phash(3), tip + 50, ONION)
+    p.call(A, "send_commitment")  # A signs B's next commitment; B never gets it
+    r.sync_updates()
+    m = r.monitors[A]
+    assert max(m.counterparty) == p.ch[B].local_ctn + 1
+    out = p.call(B, "force_close")  # B's latest is the one before: not revoked
+    (bc,) = of_type(out.events, ev.BroadcastCommitment)
+    chain.broadcast(bc.tx)
+    r.mine()
+    conf = r.height
+    (spent,) = of_type([a for _, a in r.actions[A]], mon.FundingSpent)
+    assert spent.kind == mon.COUNTERPARTY_COMMITMENT
+    assert r.accepted[A]["sweep our to_remote"] == conf
+    assert r.accepted[A]["claim HTLC 0 they offered, with its preimage"] == conf
+    r.mine_until_resolved(A)
+    assert r.accepted[A]["time out our HTLC 0 on their commitment"] == tip + 30
+    assert not any("HTLC 1" in k for k in r.accepted[A])  # HTLC 1 never made it to B's commitment

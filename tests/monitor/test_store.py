@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from lncli.errors import DecodeError, RefusedError
 from lncli.monitor import monitor as mon
 from lncli.monitor.store import MonitorStore, monitor_db_path
-from tests.channel.harness import A, B
+from tests.channel.harness import A
 from tests.monitor.chainpair import DEST, Runner, new_chain, of_type
 from tests.monitor.test_monitor import htlc_pair, revoked_pair
 
