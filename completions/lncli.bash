@@ -9,6 +9,8 @@ _lncli() {
         case "$path $w" in
             "lncli chain-status") path="lncli chain-status" ;;
             "lncli channel-id") path="lncli channel-id" ;;
+            "lncli channels") path="lncli channels" ;;
+            "lncli close") path="lncli close" ;;
             "lncli connect") path="lncli connect" ;;
             "lncli decode-onion") path="lncli decode-onion" ;;
             "lncli disconnect") path="lncli disconnect" ;;
@@ -16,6 +18,8 @@ _lncli() {
             "lncli invoice") path="lncli invoice" ;;
             "lncli mine") path="lncli mine" ;;
             "lncli node") path="lncli node" ;;
+            "lncli open") path="lncli open" ;;
+            "lncli pay") path="lncli pay" ;;
             "lncli peers") path="lncli peers" ;;
             "lncli ping") path="lncli ping" ;;
             "lncli wallet") path="lncli wallet" ;;
@@ -33,9 +37,11 @@ _lncli() {
         esac
     done
     case "$path" in
-        "lncli") words="--datadir --network --conf -H --human --debug --version --help chain-status channel-id connect decode-onion disconnect fund invoice mine node peers ping wallet" ;;
+        "lncli") words="--datadir --network --conf -H --human --debug --version --help chain-status channel-id channels close connect decode-onion disconnect fund invoice mine node open pay peers ping wallet" ;;
         "lncli chain-status") words="--help" ;;
         "lncli channel-id") words="--help" ;;
+        "lncli channels") words="--peer --channel --help" ;;
+        "lncli close") words="--force --timeout --help" ;;
         "lncli connect") words="--persist --help" ;;
         "lncli decode-onion") words="--node-key --assoc-data --payment-hash --failure --shared-secret --session-key --hop --help" ;;
         "lncli disconnect") words="--help" ;;
@@ -49,6 +55,8 @@ _lncli() {
         "lncli node info") words="--help" ;;
         "lncli node start") words="--listen --alias --rgb --log-level --dev-seed --daemon --handshake-timeout --ping-interval --poll-interval --detached --help" ;;
         "lncli node stop") words="--help" ;;
+        "lncli open") words="--push --private --no-wait --timeout --help" ;;
+        "lncli pay") words="--amount --timeout --help" ;;
         "lncli peers") words="--help" ;;
         "lncli ping") words="--pong-bytes --help" ;;
         "lncli wallet") words="--help address addresses balance send utxos" ;;

@@ -69,6 +69,7 @@ def _register() -> None:
     from lncli.cli.commands import channel_id, decode_onion, invoice
     from lncli.cli.commands import connect, node, peers
     from lncli.cli.commands import chain as chain_cmds, wallet as wallet_cmds
+    from lncli.cli.commands import channels as channels_cmds, close as close_cmds, open as open_cmds, pay as pay_cmds
 
     app.command("channel-id")(channel_id.channel_id)
     app.command("decode-onion")(decode_onion.decode_onion)
@@ -82,6 +83,10 @@ def _register() -> None:
     app.command("mine")(chain_cmds.mine)
     app.command("fund")(wallet_cmds.fund)
     app.add_typer(wallet_cmds.app, name="wallet")
+    app.command("open")(open_cmds.open_channel)
+    app.command("channels")(channels_cmds.channels)
+    app.command("pay")(pay_cmds.pay)
+    app.command("close")(close_cmds.close)
 
 
 _register()

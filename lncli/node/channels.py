@@ -19,8 +19,11 @@ transactions (depth and the real short_channel_id go to ``funding_confirmed``), 
 funding outputs (mutual close settled; the peer's commitment), and HTLC expiry
 (``expiring_htlcs``: an offered HTLC past its ``cltv_expiry`` fails the channel, BOLT 2).
 
-Monitor updates are kept in the ``monitor_updates`` table (written in the channel's
-transaction); a chain watcher reads them from there (``handed_over`` marks what it took).
+Monitor updates are written to the ``channel_monitor_queue`` table in the channel's
+transaction, then handed to the chain watcher (:class:`lncli.monitor.watcher.ChainWatcher`,
+which persists them in its own store) and removed from the queue; what a crash left in the
+queue is handed over at the next start. The watcher sweeps our outputs after a force close
+(ours or the peer's) and answers a revoked commitment with justice.
 """
 
 from __future__ import annotations
@@ -67,12 +70,10 @@ MIGRATIONS = [
     "  created_at INTEGER NOT NULL,\n"
     "  updated_at INTEGER NOT NULL\n"
     ");\n"
-    "CREATE TABLE monitor_updates (\n"
+    "CREATE TABLE channel_monitor_queue (\n"
     "  channel_id BLOB NOT NULL,\n"
     "  update_id INTEGER NOT NULL,\n"
-    "  type TEXT NOT NULL,\n"
     "  body TEXT NOT NULL,\n"
-    "  handed_over INTEGER NOT NULL DEFAULT 0,\n"
     "  PRIMARY KEY (channel_id, update_id)\n"
     ");\n"
     "CREATE TABLE channel_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -174,7 +175,7 @@ class ChannelManager:
         self.by_id: dict[bytes, Entry] = {}
         self.feerate_per_kw = 253
         self.payments = None  # lncli.node.payments.Payments, set by attach
-        self.monitor_sink = None  # callable(channel_id, updates) for a chain watcher, if any
+        self.watcher = None  # lncli.monitor.watcher.ChainWatcher (None without a chain)
         self._tasks: set[asyncio.Task] = set()
         self._unsubscribe = None
         self._load()
@@ -222,6 +223,9 @@ class ChannelManager:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        if self.watcher is not None:
+            self.watcher.start()
+            self._drain_queue()
         if self.chain is not None:
             await self._refresh_feerate()
             start = self._scan_from()
@@ -232,6 +236,8 @@ class ChannelManager:
             self.payments.recover()
 
     async def close(self) -> None:
+        if self.watcher is not None:
+            self.watcher.close()
         if self._unsubscribe is not None:
             self._unsubscribe()
         for t in list(self._tasks):
@@ -302,23 +308,65 @@ class ChannelManager:
                 ),
             )
             for u in out.monitor_updates:
-                body = u.to_json()
                 conn.execute(
-                    "INSERT OR REPLACE INTO monitor_updates(channel_id, update_id, type, body) VALUES(?,?,?,?)",
-                    (ch.channel_id, u.update_id, body["type"], json.dumps(body, separators=(",", ":"))),
+                    "INSERT OR REPLACE INTO channel_monitor_queue(channel_id, update_id, body) VALUES(?,?,?)",
+                    (ch.channel_id, u.update_id, json.dumps(u.to_json(), separators=(",", ":"))),
                 )
             if self.payments is not None and out.events:
                 self.payments.in_transaction(conn, e, out.events)
             if extra is not None:
                 extra(conn)
         e.saved = record
-        if out.monitor_updates and self.monitor_sink is not None:
-            try:
-                self.monitor_sink(ch.channel_id, list(out.monitor_updates))
-            except Exception:  # noqa: BLE001 - the updates are on disk; the watcher reloads them
-                log.exception("handing monitor updates over failed")
+        if out.monitor_updates:
+            self._hand_over(ch.channel_id, list(out.monitor_updates))
         self._send(e, out.messages)
         self._act(e, out.events)
+
+    def _hand_over(self, channel_id: bytes, updates: list) -> None:
+        """Give queued monitor updates to the chain watcher, then drop them from the queue."""
+        w = self.watcher
+        if w is None:
+            return
+        m = w.monitors.get(channel_id)
+        if m is None and channel_id in w.store.channel_ids(include_resolved=True):
+            return  # resolved: nothing more to watch
+        last = m.latest_update_id if m is not None else 0
+        fresh = [u for u in updates if u.update_id > last]
+        try:
+            if fresh:
+                w.persist_updates(channel_id, fresh)
+        except Exception:  # noqa: BLE001 - kept in the queue; retried at the next start
+            log.exception("channel %s: handing monitor updates to the watcher failed", channel_id.hex())
+            return
+        top = max(u.update_id for u in updates)
+        with transaction(self.db) as conn:
+            conn.execute("DELETE FROM channel_monitor_queue WHERE channel_id=? AND update_id<=?", (channel_id, top))
+
+    def _drain_queue(self) -> None:
+        from lncli.monitor.monitor import update_from_json
+
+        rows = self.db.execute("SELECT channel_id, body FROM channel_monitor_queue ORDER BY channel_id, update_id").fetchall()
+        by_channel: dict[bytes, list] = {}
+        for cid, body in rows:
+            by_channel.setdefault(bytes(cid), []).append(update_from_json(json.loads(body)))
+        for cid, updates in by_channel.items():
+            self._hand_over(cid, updates)
+
+    def secrets_for_channel(self, channel_id: bytes):
+        for e in self.entries:
+            if e.channel_id == channel_id:
+                return e.channel.secrets
+        raise RefusedError(f"no channel {channel_id.hex()}")
+
+    async def on_monitor_action(self, channel_id: bytes, action) -> None:
+        from lncli.monitor import monitor as mon
+
+        if isinstance(action, mon.Resolved):
+            e = next((x for x in self.entries if x.channel_id == channel_id), None)
+            if e is not None and e.state == S.FORCE_CLOSING:
+                e.channel.mark_closed()
+                self.commit(e, Outcome(), auto_commit=False)
+                self.by_id.pop(channel_id, None)
 
     def _insert(self, e: Entry) -> None:
         record = json.dumps(e.channel.to_record(), separators=(",", ":"))
@@ -853,6 +901,20 @@ def attach(node) -> ChannelManager:
     pm._on_ready = on_ready
     pm._on_closed = on_closed
     node.channel_count_source = mgr.count
+    if node.chain is not None:
+        from lncli.monitor.store import MonitorStore
+        from lncli.monitor.watcher import ChainWatcher
+
+        chain = node.chain
+        mgr.watcher = ChainWatcher(
+            chain,
+            MonitorStore(node.db),
+            chain.backend.broadcast,
+            mgr.secrets_for_channel,
+            lambda: chain.wallet.new_address(False),
+            feerate_fn=chain.backend.estimate_feerate_per_kw,
+            on_action=mgr.on_monitor_action,
+        )
     mgr.payments = payments.Payments(node, mgr)
     register(node.registry, node, mgr)
     return mgr
@@ -866,13 +928,13 @@ def register(registry, node, mgr: ChannelManager) -> None:
             raise InputError(f"{what} must be a whole number of at least {minimum}")
         return value
 
-    async def open(node_id: str, amount_sat: int, push_msat: int = 0, private: bool = False, timeout: float = 60.0) -> dict:
+    async def open(node_id: str, amount_sat: int, push_msat: int = 0, private: bool = False, wait: float = 60.0) -> dict:
         nid = parse_node_id(node_id)
         amount_sat = _int(amount_sat, "amount_sat", 1)
         push_msat = _int(push_msat, "push_msat")
         if push_msat > amount_sat * 1000:
             raise InputError("the push amount cannot exceed the channel amount")
-        e = await mgr.open(nid, amount_sat, push_msat, bool(private), float(timeout))
+        e = await mgr.open(nid, amount_sat, push_msat, bool(private), float(wait))
         return mgr.describe(e)
 
     async def listchannels(peer: str | None = None, channel: str | None = None) -> list:
@@ -880,10 +942,10 @@ def register(registry, node, mgr: ChannelManager) -> None:
             return [mgr.describe(mgr.find(channel))]
         return mgr.list(parse_node_id(peer) if peer is not None else None)
 
-    async def close(channel: str, force: bool = False, timeout: float = 30.0) -> dict:
+    async def close(channel: str, force: bool = False, wait: float = 30.0) -> dict:
         if not isinstance(channel, str):
             raise InputError("channel must be a channel_id, short_channel_id or peer id")
-        return await mgr.close_channel(mgr.find(channel), bool(force), float(timeout))
+        return await mgr.close_channel(mgr.find(channel), bool(force), float(wait))
 
     registry.add("open", open)
     registry.add("listchannels", listchannels)

@@ -339,12 +339,14 @@ class Payments:
 
 
 def register(registry, payments: Payments) -> None:
-    async def pay(bolt11: str, amount_msat: int | None = None, timeout: float = 60.0) -> dict:
+    async def pay(bolt11: str, amount_msat: int | None = None, wait: float = 60.0) -> dict:
         if not isinstance(bolt11, str):
             raise InputError("bolt11 must be a string")
         if amount_msat is not None and (isinstance(amount_msat, bool) or not isinstance(amount_msat, int) or amount_msat <= 0):
             raise InputError("amount_msat must be a positive whole number")
-        return await payments.pay(bolt11, amount_msat, float(timeout))
+        if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not 0 < wait <= 3600:
+            raise InputError("wait must be 0-3600 seconds")
+        return await payments.pay(bolt11, amount_msat, float(wait))
 
     async def listpayments(payment_hash: str | None = None) -> list:
         ph = None
