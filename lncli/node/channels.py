@@ -838,6 +838,7 @@ class ChannelManager:
             "short_channel_id": s["short_channel_id"],
             "peer": e.peer.hex(),
             "peer_connected": peer is not None and peer.close_reason is None,
+            "active": e.reestablished and ch.state == S.NORMAL and peer is not None and peer.close_reason is None,
             "state": ch.state.value,
             "private": e.private,
             "opener": "local" if ch.is_opener else "remote",
