@@ -231,3 +231,74 @@ def test_force_close_sweeps_to_wallet(nodes):
                  timeout=20, what="sweep")
     swept = after["total_sat"] - before["total_sat"]
     assert 240_000 < swept < 250_000  # 250000 sat minus the commitment and sweep fees
+
+
+def test_kill9_during_payments_keeps_every_msat(nodes):
+    """Kill -9 both nodes at random points while payments stream; after restarts the channel
+    reestablishes, the two views agree, every payment is settled one way or the other, and
+    balances add up to the capacity (nothing lost or created); no commitment reached the chain."""
+    import random
+    import signal
+    import threading
+
+    from lncli.rpc.client import RpcClient
+
+    rng = random.Random(int(os.environ.get("LNCLI_TEST_SEED", "5")))
+    for name in "ab":
+        nodes.start(name)
+    nodes("a", "fund", "0.01btc")
+    nodes("a", "connect", nodes.uri("b"), "--persist")
+    cid = nodes.json("a", "open", nodes.id["b"], "300000", "--no-wait")["channel_id"]
+    nodes("a", "mine", "2")
+    for x, y in (("a", "b"), ("b", "a")):
+        wait(lambda: channel(nodes, x, y)["active"], what="NORMAL")
+    stop = threading.Event()
+
+    def stream():
+        while not stop.is_set():
+            try:
+                with RpcClient(nodes.dir("b") / "regtest", timeout=5) as b, RpcClient(nodes.dir("a") / "regtest", timeout=10) as a:
+                    while not stop.is_set():
+                        inv = b.call("invoice", amount_msat=rng.randrange(1000, 200_000))
+                        a.call("pay", bolt11=inv["bolt11"], wait=3)
+            except Exception:  # noqa: BLE001 - nodes die on purpose
+                time.sleep(0.05)
+
+    t = threading.Thread(target=stream, daemon=True)
+    t.start()
+    try:
+        for _ in range(3):
+            time.sleep(rng.uniform(0.3, 1.2))
+            victims = rng.choice([["a"], ["b"], ["a", "b"]])
+            for v in victims:
+                pid = nodes.json(v, "node", "info").get("pid")
+                if pid is None:
+                    pid = int((nodes.dir(v) / "regtest" / "lncli.pid").read_text())
+                os.kill(pid, signal.SIGKILL)
+                nodes.running.discard(v)
+            time.sleep(0.2)
+            for v in victims:
+                nodes.start(v)
+            for x, y in (("a", "b"), ("b", "a")):
+                wait(lambda: channel(nodes, x, y)["active"], timeout=20, what="reestablish after kill")
+    finally:
+        stop.set()
+        t.join(15)
+    for x, y in (("a", "b"), ("b", "a")):
+        wait(lambda: channel(nodes, x, y)["active"], timeout=20, what="reestablish")
+    wait(lambda: channel(nodes, "a", "b")["pending_htlcs"] == 0 and channel(nodes, "b", "a")["pending_htlcs"] == 0,
+         timeout=20, what="HTLCs settled")
+    a_local, a_remote = balances(nodes, "a", "b")
+    b_local, b_remote = balances(nodes, "b", "a")
+    assert a_local + a_remote == 300_000_000 and (b_local, b_remote) == (a_remote, a_local)
+    with RpcClient(nodes.dir("a") / "regtest") as a:
+        sent = a.call("listpayments")
+    assert sent and all(p["status"] in ("succeeded", "failed") for p in sent), [p["status"] for p in sent]
+    ok = sum(p["amount_msat"] for p in sent if p["status"] == "succeeded")
+    print(f"{len(sent)} payments, {sum(p['status'] == 'failed' for p in sent)} failed")
+    assert ok > 0 and a_remote == ok
+    received = sum(i["amount_received_msat"] for i in nodes.json("b", "invoice", "list", "--status", "paid"))
+    assert received == ok
+    # nothing went to the chain: the funding output is unspent, no commitment was broadcast
+    assert channel(nodes, "a", "b")["state"] == "NORMAL" and channel(nodes, "a", "b")["channel_id"] == cid
+    assert nodes.json("a", "chain-status")["mempool_size"] == 0
