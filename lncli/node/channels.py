@@ -205,18 +205,21 @@ class ChannelManager:
             self.entries.append(e)
             if ch.state in PRE_FUNDING:
                 # an open that did not reach funding_signed: nothing is on chain, forget it
-                self._abandon(e, "the node restarted before the channel was funded")
+                self._abandon(e, "the node restarted before the channel was funded", at_load=True)
             if ch.state != S.CLOSED:
                 self.by_id[ch.channel_id] = e
 
-    def _abandon(self, e: Entry, reason: str) -> None:
+    def _abandon(self, e: Entry, reason: str, at_load: bool = False) -> None:
         """End a channel whose funding tx never went out (releases the coins it reserved)."""
         e.channel.set_state(S.CLOSED)
         e.close_reason = reason
-        self.commit(e, Outcome())
+        self.commit(e, Outcome(), auto_commit=False)
         self.by_id.pop(e.channel_id, None)
         if e.funding_tx is not None and self.chain is not None and self.chain.wallet is not None:
-            self._spawn(self.chain.call(self.chain.wallet.release, e.funding_tx.txid()))
+            if at_load:  # the chain worker is not running yet
+                self.chain.wallet.release(e.funding_tx.txid())
+            else:
+                self._spawn(self.chain.call(self.chain.wallet.release, e.funding_tx.txid()))
         if e.opened is not None and not e.opened.done():
             e.opened.set_exception(RefusedError(f"channel open failed: {reason}"))
 
@@ -287,6 +290,19 @@ class ChannelManager:
                 e.closing_txid = event.tx.txid()
         record = json.dumps(ch.to_record(), separators=(",", ":"))
         now = int(time.time())
+        try:
+            self._write(e, out, extra, record, now)
+        except BaseException:
+            self._rollback(e)  # nothing was sent: memory goes back to what the disk says
+            raise
+        e.saved = record
+        if out.monitor_updates:
+            self._hand_over(ch.channel_id, list(out.monitor_updates))
+        self._send(e, out.messages)
+        self._act(e, out.events)
+
+    def _write(self, e: Entry, out: Outcome, extra, record: str, now: int) -> None:
+        ch = e.channel
         with transaction(self.db) as conn:
             conn.execute(
                 "UPDATE channels SET channel_id=?, state=?, record=?, funding_tx=?, funding_height=?, funding_txindex=?, "
@@ -316,11 +332,6 @@ class ChannelManager:
                 self.payments.in_transaction(conn, e, out.events)
             if extra is not None:
                 extra(conn)
-        e.saved = record
-        if out.monitor_updates:
-            self._hand_over(ch.channel_id, list(out.monitor_updates))
-        self._send(e, out.messages)
-        self._act(e, out.events)
 
     def _hand_over(self, channel_id: bytes, updates: list) -> None:
         """Give queued monitor updates to the chain watcher, then drop them from the queue."""
@@ -445,7 +456,10 @@ class ChannelManager:
                     e.closed.set_result(e.closing_txid)
             elif isinstance(event, ev.HtlcReceived):
                 if self.payments is not None:
-                    follow.extend(self.payments.settle_incoming(e, event))
+                    try:
+                        follow.extend(self.payments.settle_incoming(e, event))
+                    except ChannelError as exc:  # settled again at the next start
+                        log.warning("channel %s: settling HTLC %d: %s", e.channel_id.hex(), event.htlc_id, exc)
         if self.payments is not None:
             self.payments.after_commit(e, events)
         if follow.messages or follow.monitor_updates or follow.events:
@@ -541,7 +555,7 @@ class ChannelManager:
             feerate_per_kw=self.feerate_per_kw,
             policy=self.policy,
             anchors=False,
-            announce=not private,
+            announce=not private,  # the bit only: announcement_signatures/gossip are not implemented yet
         )
         ch.local_shutdown_script = script
         e = Entry(row_id=0, channel=ch, peer=peer_id, private=private, reestablished=True)
@@ -633,6 +647,9 @@ class ChannelManager:
             self._rollback(e)
             self.fail_channel(e, f"{name}: {exc}", send_error=True)
             return None
+        except Exception:
+            self._rollback(e)  # a bug or a malformed field: drop the connection, keep the state
+            raise
         self._rekey(e, old)
         if name == "channel_reestablish":
             e.reestablished = True
