@@ -176,6 +176,7 @@ class ChannelManager:
         self.feerate_per_kw = 253
         self.payments = None  # lncli.node.payments.Payments, set by attach
         self.watcher = None  # lncli.monitor.watcher.ChainWatcher (None without a chain)
+        self._handed: dict[bytes, int] = {}  # channel_id -> last update handed to the watcher
         self._tasks: set[asyncio.Task] = set()
         self._unsubscribe = None
         self._load()
@@ -323,6 +324,9 @@ class ChannelManager:
                     e.row_id,
                 ),
             )
+            handed = self._handed.pop(ch.channel_id, None)
+            if handed is not None:
+                conn.execute("DELETE FROM channel_monitor_queue WHERE channel_id=? AND update_id<=?", (ch.channel_id, handed))
             for u in out.monitor_updates:
                 conn.execute(
                     "INSERT OR REPLACE INTO channel_monitor_queue(channel_id, update_id, body) VALUES(?,?,?)",
@@ -349,9 +353,8 @@ class ChannelManager:
         except Exception:  # noqa: BLE001 - kept in the queue; retried at the next start
             log.exception("channel %s: handing monitor updates to the watcher failed", channel_id.hex())
             return
-        top = max(u.update_id for u in updates)
-        with transaction(self.db) as conn:
-            conn.execute("DELETE FROM channel_monitor_queue WHERE channel_id=? AND update_id<=?", (channel_id, top))
+        # dropped from the queue by the channel's next transaction (no extra disk sync here)
+        self._handed[channel_id] = max(self._handed.get(channel_id, 0), max(u.update_id for u in updates))
 
     def _drain_queue(self) -> None:
         from lncli.monitor.monitor import update_from_json
@@ -362,6 +365,10 @@ class ChannelManager:
             by_channel.setdefault(bytes(cid), []).append(update_from_json(json.loads(body)))
         for cid, updates in by_channel.items():
             self._hand_over(cid, updates)
+        with transaction(self.db) as conn:
+            for cid, top in self._handed.items():
+                conn.execute("DELETE FROM channel_monitor_queue WHERE channel_id=? AND update_id<=?", (cid, top))
+        self._handed.clear()
 
     def secrets_for_channel(self, channel_id: bytes):
         for e in self.entries:
