@@ -13,6 +13,7 @@ _lncli() {
             "lncli close") path="lncli close" ;;
             "lncli connect") path="lncli connect" ;;
             "lncli decode-onion") path="lncli decode-onion" ;;
+            "lncli demo") path="lncli demo" ;;
             "lncli disconnect") path="lncli disconnect" ;;
             "lncli fund") path="lncli fund" ;;
             "lncli invoice") path="lncli invoice" ;;
@@ -37,13 +38,14 @@ _lncli() {
         esac
     done
     case "$path" in
-        "lncli") words="--datadir --network --conf -H --human --debug --version --help chain-status channel-id channels close connect decode-onion disconnect fund invoice mine node open pay peers ping wallet" ;;
+        "lncli") words="--datadir --network --conf -H --human --debug --version --help chain-status channel-id channels close connect decode-onion demo disconnect fund invoice mine node open pay peers ping wallet" ;;
         "lncli chain-status") words="--help" ;;
         "lncli channel-id") words="--help" ;;
         "lncli channels") words="--peer --channel --help" ;;
         "lncli close") words="--force --timeout --help" ;;
         "lncli connect") words="--persist --help" ;;
         "lncli decode-onion") words="--node-key --assoc-data --payment-hash --failure --shared-secret --session-key --hop --help" ;;
+        "lncli demo") words="--keep --dir --payments --help" ;;
         "lncli disconnect") words="--help" ;;
         "lncli fund") words="--help" ;;
         "lncli invoice") words="--help create decode list" ;;

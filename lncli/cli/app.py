@@ -70,6 +70,7 @@ def _register() -> None:
     from lncli.cli.commands import connect, node, peers
     from lncli.cli.commands import chain as chain_cmds, wallet as wallet_cmds
     from lncli.cli.commands import channels as channels_cmds, close as close_cmds, open as open_cmds, pay as pay_cmds
+    from lncli.cli.commands import demo as demo_cmd
 
     app.command("channel-id")(channel_id.channel_id)
     app.command("decode-onion")(decode_onion.decode_onion)
@@ -87,6 +88,7 @@ def _register() -> None:
     app.command("channels")(channels_cmds.channels)
     app.command("pay")(pay_cmds.pay)
     app.command("close")(close_cmds.close)
+    app.command("demo")(demo_cmd.demo)
 
 
 _register()

@@ -48,6 +48,6 @@ def demo(
 def _narrate(env: Env, n: int, step: dict) -> None:
     from rich.console import Console
 
-    console = Console(file=env.stdout)
+    console = Console(file=env.stdout, soft_wrap=True, highlight=False)
     console.print(f"[bold]{n:2}. {step['step']}[/bold]  [dim]({step['seconds']:.2f}s)[/dim]")
-    console.print(f"    [cyan]$ {step['command']}[/cyan]")
+    console.print(f"    [cyan]$ {step['command']}[/cyan]", markup=True)
