@@ -45,63 +45,87 @@ def progress(env: Env, message: str) -> None:
         env.stderr.flush()
 
 
+#: a list of records with more columns than this is shown record by record, not as one wide table
+WIDE_TABLE_COLUMNS = 6
+_TIME_KEYS = ("_at", "_since", "timestamp")
+
+
 def _fmt_key(key: str) -> str:
     return key.replace("_", " ")
 
 
-def _cell(value: Any):
-    from rich.pretty import Pretty
+def _is_time(key: str, value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and key.endswith(_TIME_KEYS) and value > 10**8
 
-    if isinstance(value, (dict, list, tuple)):
-        if isinstance(value, dict):
-            return _dict_table(value)
-        if value and all(isinstance(v, dict) for v in value):
-            return _list_table(value)
-        return Pretty(value)
+
+def _cell(value: Any, key: str = ""):
+    if _is_time(key, value):
+        import datetime
+
+        return datetime.datetime.fromtimestamp(value, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    if isinstance(value, dict):
+        return _dict_table(value) if value else "-"
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return "-"
+        if all(isinstance(v, dict) for v in value):
+            return _list_table(list(value))
+        return "\n".join(str(_cell(v)) for v in value)
     if value is None:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):
-        return f"{value:,}"
+        return f"{value:,}" if key.endswith(("_msat", "_sat")) else str(value)
     return str(value)
 
 
 def _dict_table(data: dict, title: str | None = None):
     from rich.table import Table
 
-    t = Table(show_header=False, title=title, box=None if title is None else None, pad_edge=False)
+    t = Table(show_header=False, title=title, box=None, pad_edge=False)
     t.add_column(style="bold cyan", no_wrap=True)
     t.add_column(overflow="fold")
     for k, v in data.items():
-        t.add_row(_fmt_key(str(k)), _cell(v))
+        t.add_row(_fmt_key(str(k)), _cell(v, str(k)))
     return t
 
 
-def _list_table(rows: list[dict], title: str | None = None):
-    from rich.table import Table
-
+def _columns(rows: list[dict]) -> list[str]:
     cols: list[str] = []
     for r in rows:
         for k in r:
             if k not in cols:
                 cols.append(k)
+    return cols
+
+
+def _list_table(rows: list[dict], title: str | None = None):
+    from rich.table import Table
+
+    cols = _columns(rows)
     t = Table(title=title)
     for c in cols:
         t.add_column(_fmt_key(c), overflow="fold")
     for r in rows:
-        t.add_row(*(_cell(r.get(c)) for c in cols))
+        t.add_row(*(_cell(r.get(c), c) for c in cols))
     return t
 
 
 def _render_human(env: Env, data: Any, title: str | None) -> None:
     from rich.console import Console
+    from rich.rule import Rule
 
     console = Console(file=env.stdout, soft_wrap=False)
     if isinstance(data, dict):
         console.print(_dict_table(data, title))
     elif isinstance(data, list) and data and all(isinstance(r, dict) for r in data):
-        console.print(_list_table(data, title))
+        if len(_columns(data)) <= WIDE_TABLE_COLUMNS:
+            console.print(_list_table(data, title))
+            return
+        for i, row in enumerate(data, 1):  # too wide for one table: one block per record
+            console.print(Rule(f"{title + ' ' if title else ''}{i}/{len(data)}", align="left", style="dim"))
+            console.print(_dict_table(row))
     elif isinstance(data, list) and not data:
         console.print("(none)")
     else:
