@@ -22,6 +22,7 @@ _lncli() {
             "lncli open") path="lncli open" ;;
             "lncli pay") path="lncli pay" ;;
             "lncli peers") path="lncli peers" ;;
+            "lncli penalty") path="lncli penalty" ;;
             "lncli ping") path="lncli ping" ;;
             "lncli wallet") path="lncli wallet" ;;
             "lncli invoice create") path="lncli invoice create" ;;
@@ -38,7 +39,7 @@ _lncli() {
         esac
     done
     case "$path" in
-        "lncli") words="--datadir --network --conf -H --human --debug --version --help chain-status channel-id channels close connect decode-onion demo disconnect fund invoice mine node open pay peers ping wallet" ;;
+        "lncli") words="--datadir --network --conf -H --human --debug --version --help chain-status channel-id channels close connect decode-onion demo disconnect fund invoice mine node open pay peers penalty ping wallet" ;;
         "lncli chain-status") words="--help" ;;
         "lncli channel-id") words="--help" ;;
         "lncli channels") words="--peer --channel --help" ;;
@@ -60,6 +61,7 @@ _lncli() {
         "lncli open") words="--push --private --no-wait --timeout --help" ;;
         "lncli pay") words="--amount --timeout --help" ;;
         "lncli peers") words="--help" ;;
+        "lncli penalty") words="--destination --feerate --broadcast --help" ;;
         "lncli ping") words="--pong-bytes --help" ;;
         "lncli wallet") words="--help address addresses balance send utxos" ;;
         "lncli wallet address") words="--change --help" ;;

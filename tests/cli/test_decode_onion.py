@@ -62,3 +62,27 @@ def test_usage_errors(script_runner):
     assert run(script_runner, "decode-onion", "00" * 1366).returncode == 2  # no --node-key
     r = run(script_runner, "decode-onion", "--failure", "00" * 292)
     assert r.returncode == 2 and "shared-secret" in r.stderr
+
+
+def test_node_key_from_the_datadir(script_runner, tmp_path):
+    """Without --node-key the datadir's node key peels an onion built to that node."""
+    import hashlib
+
+    from lncli.proto.onion import HopPayload, build_onion
+    from lncli.proto.transport import public_key
+    from lncli.wallet.seed import derive
+
+    seed = bytes(range(32))
+    datadir = tmp_path / "d"
+    (datadir / "regtest").mkdir(parents=True)
+    (datadir / "regtest" / "seed").write_bytes(seed)
+    node_id = public_key(derive(seed, "node key"))
+    payment_hash = hashlib.sha256(b"preimage").digest()
+    payload = HopPayload(amt_to_forward=1000, outgoing_cltv_value=500)
+    packet, _ = build_onion(b"\x11" * 32, [(node_id, payload)], payment_hash)
+    r = run(script_runner, "--datadir", str(datadir), "decode-onion", packet.hex(), "--assoc-data", payment_hash.hex())
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["is_final"] and out["hop_payload"]["amt_to_forward"] == 1000
+    r = run(script_runner, "--datadir", str(tmp_path / "empty"), "decode-onion", packet.hex(), "--assoc-data", payment_hash.hex())
+    assert r.returncode == 2 and "--node-key" in r.stderr

@@ -17,7 +17,10 @@ def decode_onion(
         None, metavar="[ONION]", help="The 1366-byte onion packet as hex ('-' reads stdin)."
     ),
     node_key: Optional[str] = typer.Option(
-        None, "--node-key", metavar="HEX", help="This hop's node private key (32 bytes hex; '-' reads stdin)."
+        None,
+        "--node-key",
+        metavar="HEX",
+        help="This hop's node private key (32 bytes hex; '-' reads stdin) [default: this datadir's node key].",
     ),
     assoc_data: Optional[str] = typer.Option(
         None,
@@ -49,14 +52,27 @@ def decode_onion(
         raise UsageError("give an ONION to peel (or --failure to decode a returned failure)")
     packet = parse_hex(arg(env, onion, "ONION"), "ONION")
     if node_key is None:
-        raise UsageError("give --node-key HEX, the private key of the node peeling this onion")
-    key = parse_hex(arg(env, node_key, "--node-key"), "--node-key", 32)
+        key = _datadir_node_key(env)
+    else:
+        key = parse_hex(arg(env, node_key, "--node-key"), "--node-key", 32)
     if assoc_data is None:
         raise UsageError("give --assoc-data HEX (the HTLC's payment_hash), which the onion's HMAC covers")
     ad = parse_hex(assoc_data, "--assoc-data")
     from lncli.proto import onion as onion_mod
 
     emit(env, onion_mod.peel_onion(packet, key, ad).to_json())
+
+
+def _datadir_node_key(env: Env) -> bytes:
+    """The node key of this datadir (as ``lncli node`` derives it), without creating a seed."""
+    seed_path = env.netdir / "seed"
+    if not seed_path.exists():
+        raise UsageError(
+            f"give --node-key HEX (the private key of the node peeling this onion): {env.datadir} has no node yet"
+        )
+    from lncli.wallet.seed import derive, load_or_create_seed
+
+    return derive(load_or_create_seed(env.netdir), "node key")
 
 
 def _decode_failure(env: Env, failure: str, secrets: list[str], session_key: str | None, hops: list[str]) -> dict:
