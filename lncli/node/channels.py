@@ -897,6 +897,18 @@ class ChannelManager:
         return out
 
 
+# ---------------------------------------------------------------------- offline access
+
+
+def stored_channels(db) -> list[Channel]:
+    """Every channel in the node database (closed ones too), each rebuilt from its record exactly
+    as the node loads it, so ``channel.secrets`` is what :meth:`ChannelManager.secrets_for_channel`
+    gives the chain watcher. For offline tools (``lncli penalty``); reading while a node runs is
+    fine (WAL)."""
+    rows = db.execute("SELECT record FROM channels ORDER BY id").fetchall()
+    return [Channel.from_record(json.loads(row[0])) for row in rows]
+
+
 # ---------------------------------------------------------------------- wiring
 
 
@@ -972,9 +984,27 @@ def register(registry, node, mgr: ChannelManager) -> None:
             raise InputError("channel must be a channel_id, short_channel_id or peer id")
         return await mgr.close_channel(mgr.find(channel), bool(force), float(wait))
 
+    async def dev_commitment(channel: str) -> dict:
+        """DEV/TESTING ONLY (regtest): our latest holder commitment, fully signed, without
+        broadcasting it or changing any state. Lets tests keep a commitment that later gets
+        revoked and publish it as a cheater would (breach tests); refused off regtest."""
+        if mgr.network != "regtest":
+            raise RefusedError(f"dev-commitment is a testing RPC, regtest only (this node is on {mgr.network})")
+        if not isinstance(channel, str):
+            raise InputError("channel must be a channel_id, short_channel_id or peer id")
+        e = mgr.find(channel)
+        tx, _htlc_txs = e.channel.latest_holder_commitment()
+        return {
+            "channel_id": e.channel_id.hex(),
+            "commitment_number": e.channel.local_ctn,
+            "txid": tx.txid_hex(),
+            "hex": tx.to_hex(),
+        }
+
     registry.add("open", open)
     registry.add("listchannels", listchannels)
     registry.add("close", close)
+    registry.add("dev-commitment", dev_commitment)
 
 
-__all__ = ["ChannelManager", "Entry", "attach", "register", "channel_policy", "MIGRATIONS", "CHANNEL_MESSAGES"]
+__all__ = ["ChannelManager", "Entry", "attach", "register", "channel_policy", "stored_channels", "MIGRATIONS", "CHANNEL_MESSAGES"]
