@@ -88,6 +88,9 @@ def _register() -> None:
     app.command("channels")(channels_cmds.channels)
     app.command("pay")(pay_cmds.pay)
     app.command("close")(close_cmds.close)
+    from lncli.cli.commands import penalty as penalty_cmd
+
+    app.command("penalty")(penalty_cmd.penalty)
     app.command("demo")(demo_cmd.demo)
 
 
