@@ -39,6 +39,7 @@ from lncli.chain.interface import Block, ChainError, ChainInfo, TxRejected, TxSt
 from lncli.chain.validation import (
     ChainContext,
     Coin,
+    MempoolEntry,
     accept_to_mempool,
     block_header,
     block_subsidy,
@@ -360,7 +361,34 @@ class EmbeddedChain:
                 ).fetchone()
                 return row[0] if row else None
 
-            fee, _coins = accept_to_mempool(tx, get_coin, mempool_spender, ctx)
+            def mempool_entry(t: bytes) -> MempoolEntry | None:
+                row = conn.execute("SELECT raw, fee, vsize FROM chain_mempool WHERE txid=?", (t,)).fetchone()
+                if row is None:
+                    return None
+                mtx = self._tx_from_raw(t, row[0])
+                return MempoolEntry(t, row[1], row[2], frozenset(i.prevout.txid for i in mtx.inputs))
+
+            def mempool_descendants(t: bytes) -> set[bytes]:
+                found: set[bytes] = set()
+                todo = [t]
+                while todo:
+                    for (child,) in conn.execute(
+                        "SELECT DISTINCT spender FROM chain_mempool_spends WHERE txid=?", (todo.pop(),)
+                    ).fetchall():
+                        if child not in found:
+                            found.add(child)
+                            todo.append(child)
+                return found
+
+            replaced: list[bytes] = []
+            fee, _coins = accept_to_mempool(
+                tx, get_coin, mempool_spender, ctx,
+                mempool_entry=mempool_entry, mempool_descendants=mempool_descendants, replaced=replaced,
+            )
+            if replaced:  # full RBF: the replacement evicts its conflicts and their descendants
+                gone = [(t,) for t in replaced]
+                conn.executemany("DELETE FROM chain_mempool WHERE txid=?", gone)
+                conn.executemany("DELETE FROM chain_mempool_spends WHERE spender=?", gone)
             conn.execute(
                 "INSERT INTO chain_mempool(txid, raw, fee, vsize, time) VALUES (?, ?, ?, ?, ?)",
                 (txid, tx.to_bytes(), fee, tx.vsize(), int(_time.time())),

@@ -8,8 +8,8 @@ raises :class:`ScriptError` otherwise. ``ScriptError.reason`` is bitcoind's text
 Flags follow bitcoind: :data:`MANDATORY_FLAGS` are the consensus rules, :data:`STANDARD_FLAGS`
 adds the relay policy (LOW_S, STRICTENC, MINIMALDATA, MINIMALIF, NULLFAIL, CLEANSTACK,
 WITNESS_PUBKEYTYPE, discouraged NOPs and witness versions). :func:`verify_input_policy` runs the
-standard flags and, on failure, the mandatory ones, to tell ``mandatory-script-verify-flag-failed``
-from ``non-mandatory-script-verify-flag`` as bitcoind's mempool does.
+standard flags and, on failure, the mandatory ones, to tell a consensus failure from a policy-only
+one (``ScriptError.mandatory``; bitcoind v29.1+ words both ``mempool-script-verify-flag-failed``).
 
 Taproot (witness v1) spending is not implemented: it is refused as non-standard.
 """
@@ -150,10 +150,10 @@ class ScriptError(LncliError):
 
     @property
     def bitcoind_reason(self) -> str:
-        """The mempool reject reason bitcoind would give for this failure."""
-        if self.mandatory is False:
-            return f"non-mandatory-script-verify-flag ({self.reason})"
-        return f"mandatory-script-verify-flag-failed ({self.reason})"
+        """The start of the mempool reject reason bitcoind (v29.1+) gives for this failure, whether
+        a consensus or only a policy flag failed (``lncli.chain.validation.check_scripts`` adds
+        bitcoind's ``, input N of TXID (wtxid WTXID), spending TXID:N``)."""
+        return f"mempool-script-verify-flag-failed ({self.reason})"
 
 
 # --------------------------------------------------------------------------------------------

@@ -3,13 +3,17 @@
 Pure functions over a view of the coins: ``get_coin(outpoint) -> Coin | None`` (the chain's UTXO
 set plus the mempool's outputs) and ``mempool_spender(outpoint) -> txid | None``. Rejections
 raise ``TxRejected(reason)`` with the reject reason bitcoind's ``sendrawtransaction`` gives
-(``bad-txns-inputs-missingorspent``, ``txn-mempool-conflict``, ``non-final``, ``non-BIP68-final``,
-``bad-txns-premature-spend-of-coinbase``, ``bad-txns-in-belowout``, ``min relay fee not met``,
-``mandatory-script-verify-flag-failed (...)`` ...).
+(``bad-txns-inputs-missingorspent``, ``non-final``, ``non-BIP68-final``, ``bad-txns-premature-spend-of-coinbase,
+tried to spend coinbase at depth 1``, ``bad-txns-in-belowout, value in (50.00) < value out (50.00000001)``,
+``min relay fee not met, 0 < 11``, ``insufficient fee, rejecting replacement ...``,
+``mempool-script-verify-flag-failed (...), input 0 of ... (wtxid ...), spending ...:0`` ...): the full
+strings of Bitcoin Core v29 (checked against a running ``bitcoind -regtest``), so a user reads the
+same text on both backends. :func:`reject_code` cuts such a string down to its code.
 
 :func:`accept_to_mempool` follows the order of bitcoind's ``AcceptToMemoryPool``: context-free
-checks, standardness, finality, conflicts and missing inputs, BIP 68, input values, witness
-standardness, fees, then scripts.
+checks, standardness, finality, missing inputs, BIP 68, input values, witness standardness, the
+dust and fee checks, replacement of conflicting mempool transactions (full RBF, as bitcoind v28+:
+BIP 125 rules 2 to 6 without the signalling rule), then scripts.
 """
 
 from __future__ import annotations
@@ -43,6 +47,11 @@ __all__ = [
     "check_scripts",
     "dust_threshold",
     "accept_to_mempool",
+    "MempoolEntry",
+    "format_money",
+    "format_feerate",
+    "fee_for",
+    "reject_code",
     "validate_block_tx",
 ]
 
@@ -51,7 +60,9 @@ MAX_MONEY = 21_000_000 * COIN
 COINBASE_MATURITY = 100
 LOCKTIME_THRESHOLD = 500_000_000
 REGTEST_HALVING_INTERVAL = 150
-MIN_RELAY_FEE_PER_KVB = 1000  # sat per 1000 virtual bytes
+MIN_RELAY_FEE_PER_KVB = 100  # sat per 1000 virtual bytes (bitcoind v29.1+: 0.1 sat/vB)
+INCREMENTAL_RELAY_FEE_PER_KVB = 100  # the extra a replacement must pay, per 1000 vbytes
+MAX_REPLACEMENT_CANDIDATES = 100
 DUST_RELAY_FEE_PER_KVB = 3000
 MAX_STANDARD_TX_WEIGHT = 400_000
 MAX_BLOCK_WEIGHT = 4_000_000
@@ -65,6 +76,45 @@ SEQ_DISABLE = 1 << 31
 SEQ_TYPE = 1 << 22
 SEQ_MASK = 0xFFFF
 SEQ_GRANULARITY = 9
+
+
+def format_money(sat: int) -> str:
+    """bitcoind's FormatMoney: BTC with at least two decimals, trailing zeros cut
+    (``50.00``, ``0.0003``, ``0.00000005``)."""
+    sign = "-" if sat < 0 else ""
+    q, r = divmod(abs(sat), COIN)
+    frac = f"{r:08d}".rstrip("0")
+    return f"{sign}{q}.{frac.ljust(2, '0')}"
+
+
+def fee_for(vsize: int, per_kvb: int) -> int:
+    """bitcoind's CFeeRate::GetFee: the fee at ``per_kvb`` sat/kvB for ``vsize``, rounded up."""
+    return -(-vsize * per_kvb // 1000)
+
+
+def format_feerate(fee: int, vsize: int) -> str:
+    """bitcoind's CFeeRate(fee, vsize).ToString(): ``0.00090909 BTC/kvB``."""
+    per_k = fee * 1000 // vsize if vsize else 0
+    return f"{per_k // COIN}.{per_k % COIN:08d} BTC/kvB"
+
+
+def reject_code(reason: str) -> str:
+    """The code of a reject reason, without bitcoind's details: ``bad-txns-in-belowout, value
+    in (...) < value out (...)`` -> ``bad-txns-in-belowout``; ``mempool-script-verify-flag-failed
+    (...), input 0 of ...`` -> ``mempool-script-verify-flag-failed``; ``min relay fee not met, 0 <
+    11`` -> ``min relay fee not met``."""
+    code = reason.split(", ", 1)[0]
+    return code.split(" (", 1)[0]
+
+
+@dataclass(frozen=True)
+class MempoolEntry:
+    """What replacement checks need of a mempool transaction."""
+
+    txid: bytes
+    fee: int
+    vsize: int
+    parents: frozenset  # txids its inputs spend from
 
 
 @dataclass(frozen=True)
@@ -155,8 +205,8 @@ def dust_threshold(script_pubkey: bytes, dust_relay_fee_per_kvb: int = DUST_RELA
     return size * dust_relay_fee_per_kvb // 1000
 
 
-def check_standard(tx: Transaction) -> None:
-    """bitcoind's IsStandardTx (relay policy)."""
+def check_standard(tx: Transaction) -> int:
+    """bitcoind's IsStandardTx (relay policy); returns the number of dust outputs (0 or 1)."""
     if not 1 <= tx.version <= 3:
         raise TxRejected("version")
     if tx.weight() > MAX_STANDARD_TX_WEIGHT:
@@ -168,7 +218,7 @@ def check_standard(tx: Transaction) -> None:
             raise TxRejected("scriptsig-size")
         if not _push_only(txin.script_sig):
             raise TxRejected("scriptsig-not-pushonly")
-    n_data = 0
+    n_data = n_dust = 0
     for out in tx.outputs:
         kind, _ = classify(out.script_pubkey)
         if kind in ("nonstandard", "witness_unknown"):
@@ -179,9 +229,12 @@ def check_standard(tx: Transaction) -> None:
         if kind == "multisig":
             raise TxRejected("bare-multisig")
         if out.value_sat < dust_threshold(out.script_pubkey):
-            raise TxRejected("dust")
+            n_dust += 1
+    if n_dust > 1:  # one dust output is allowed (ephemeral dust), but then the tx must pay no fee
+        raise TxRejected("dust")
     if n_data > 1:
         raise TxRejected("multi-op-return")
+    return n_dust
 
 
 def _push_only(script: bytes) -> bool:
@@ -238,13 +291,17 @@ def check_inputs(tx: Transaction, coins: Sequence[Coin], spend_height: int) -> i
     value_in = 0
     for coin in coins:
         if coin.coinbase and spend_height - coin.height < COINBASE_MATURITY:
-            raise TxRejected("bad-txns-premature-spend-of-coinbase")
+            raise TxRejected(
+                f"bad-txns-premature-spend-of-coinbase, tried to spend coinbase at depth {spend_height - coin.height}"
+            )
         value_in += coin.value
         if coin.value > MAX_MONEY or value_in > MAX_MONEY:
             raise TxRejected("bad-txns-inputvalues-outofrange")
     value_out = tx.output_value()
     if value_in < value_out:
-        raise TxRejected("bad-txns-in-belowout")
+        raise TxRejected(
+            f"bad-txns-in-belowout, value in ({format_money(value_in)}) < value out ({format_money(value_out)})"
+        )
     fee = value_in - value_out
     if fee > MAX_MONEY:
         raise TxRejected("bad-txns-fee-outofrange")
@@ -280,7 +337,10 @@ def check_scripts(tx: Transaction, coins: Sequence[Coin], policy: bool = True) -
         except ScriptError as err:
             if not policy:
                 err.mandatory = True
-            raise TxRejected(err.bitcoind_reason, tx.txid_hex()) from None
+            prev = tx.inputs[i].prevout
+            where = f"input {i} of {tx.txid_hex()} (wtxid {tx.wtxid()[::-1].hex()}), spending {prev.txid[::-1].hex()}:{prev.vout}"
+            prefix = "mempool" if policy else "block"
+            raise TxRejected(f"{prefix}-script-verify-flag-failed ({err.reason}), {where}", tx.txid_hex()) from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -295,21 +355,35 @@ def accept_to_mempool(
     *,
     in_mempool: Callable[[bytes], bool] = lambda txid: False,
     min_relay_fee_per_kvb: int = MIN_RELAY_FEE_PER_KVB,
+    mempool_entry: Callable[[bytes], MempoolEntry | None] | None = None,
+    mempool_descendants: Callable[[bytes], set[bytes]] = lambda txid: set(),
+    replaced: list[bytes] | None = None,
 ) -> tuple[int, list[Coin]]:
-    """Validate ``tx`` for the mempool; return ``(fee, coins spent)``. Raises TxRejected."""
+    """Validate ``tx`` for the mempool; return ``(fee, coins spent)``. Raises TxRejected.
+
+    A transaction spending an output some mempool transaction already spends replaces it (and
+    its descendants, which ``mempool_descendants(txid)`` lists) when it passes bitcoind's
+    replacement rules; ``mempool_entry(txid)`` describes a mempool transaction. The txids to
+    evict are appended to ``replaced``. Without ``mempool_entry`` any conflict is refused
+    (``txn-mempool-conflict``)."""
     txid_hex = tx.txid_hex()
     try:
         check_transaction(tx)
         if tx.is_coinbase():
             raise TxRejected("coinbase")
-        check_standard(tx)
+        n_dust = check_standard(tx)
         if not is_final(tx, ctx.next_height, ctx.tip_mtp):
             raise TxRejected("non-final")
         if in_mempool(tx.txid()):
             raise TxRejected("txn-already-in-mempool")
+        direct: list[bytes] = []
         for txin in tx.inputs:
-            if mempool_spender(txin.prevout) is not None:
-                raise TxRejected("txn-mempool-conflict")
+            spender = mempool_spender(txin.prevout)
+            if spender is not None:
+                if mempool_entry is None:
+                    raise TxRejected("txn-mempool-conflict")
+                if spender not in direct:
+                    direct.append(spender)
         coins: list[Coin] = []
         for txin in tx.inputs:
             coin = get_coin(txin.prevout)
@@ -320,16 +394,87 @@ def accept_to_mempool(
             raise TxRejected("non-BIP68-final")
         fee = check_inputs(tx, coins, ctx.next_height)
         check_witness_standard(tx, coins)
+        if n_dust and fee != 0:
+            raise TxRejected("dust, tx with dust output must be 0-fee")
         vsize = tx.vsize()
-        min_fee = vsize * min_relay_fee_per_kvb // 1000
+        min_fee = fee_for(vsize, min_relay_fee_per_kvb)
         if fee < min_fee:
             raise TxRejected(f"min relay fee not met, {fee} < {min_fee}")
+        if direct:
+            evict = _replacement_checks(tx, fee, vsize, direct, mempool_entry, mempool_descendants)
+            if replaced is not None:
+                replaced.extend(evict)
     except TxRejected as err:
         if err.txid is None:
             raise TxRejected(err.reason, txid_hex) from None
         raise
     check_scripts(tx, coins, policy=True)
     return fee, coins
+
+
+def _replacement_checks(
+    tx: Transaction,
+    fee: int,
+    vsize: int,
+    direct: list[bytes],
+    mempool_entry: Callable[[bytes], MempoolEntry | None],
+    mempool_descendants: Callable[[bytes], set[bytes]],
+) -> list[bytes]:
+    """bitcoind's replacement rules (full RBF); returns every txid the replacement evicts."""
+    txid_hex = tx.txid_hex()
+    entries = {t: mempool_entry(t) for t in direct}
+    parents = {txin.prevout.txid for txin in tx.inputs}
+    for t in direct:
+        if t in parents:
+            raise TxRejected(f"bad-txns-spends-conflicting-tx, {txid_hex} spends conflicting transaction {t[::-1].hex()}")
+    # rule 6: a higher feerate than every direct conflict
+    new_rate = fee * 1000 // vsize
+    for t in direct:
+        e = entries[t]
+        if new_rate <= e.fee * 1000 // e.vsize:
+            raise TxRejected(
+                f"insufficient fee, rejecting replacement {txid_hex}; new feerate {format_feerate(fee, vsize)} "
+                f"<= old feerate {format_feerate(e.fee, e.vsize)}"
+            )
+    # rule 5: not too many evictions
+    evict: list[bytes] = []
+    for t in direct:
+        for d in [t, *sorted(mempool_descendants(t))]:
+            if d not in evict:
+                evict.append(d)
+    if len(evict) > MAX_REPLACEMENT_CANDIDATES:
+        raise TxRejected(
+            f"too many potential replacements, rejecting replacement {txid_hex}; too many potential "
+            f"replacements ({len(evict)} > {MAX_REPLACEMENT_CANDIDATES})"
+        )
+    for t in evict:
+        if t not in entries:
+            entries[t] = mempool_entry(t)
+    if parents & set(evict):
+        bad = next(t for t in evict if t in parents)
+        raise TxRejected(f"bad-txns-spends-conflicting-tx, {txid_hex} spends conflicting transaction {bad[::-1].hex()}")
+    # rule 2: no new unconfirmed inputs
+    old_parents: set[bytes] = set()
+    for t in evict:
+        old_parents |= entries[t].parents
+    for j, txin in enumerate(tx.inputs):
+        p = txin.prevout.txid
+        if p not in old_parents and mempool_entry(p) is not None:
+            raise TxRejected(f"replacement-adds-unconfirmed, replacement {txid_hex} adds unconfirmed input, idx {j}")
+    # rules 3 and 4: pay for what it evicts, and for its own relay
+    old_fees = sum(entries[t].fee for t in evict)
+    if fee < old_fees:
+        raise TxRejected(
+            f"insufficient fee, rejecting replacement {txid_hex}, less fees than conflicting txs; "
+            f"{format_money(fee)} < {format_money(old_fees)}"
+        )
+    relay = fee_for(vsize, INCREMENTAL_RELAY_FEE_PER_KVB)
+    if fee - old_fees < relay:
+        raise TxRejected(
+            f"insufficient fee, rejecting replacement {txid_hex}, not enough additional fees to relay; "
+            f"{format_money(fee - old_fees)} < {format_money(relay)}"
+        )
+    return evict
 
 
 def validate_block_tx(tx: Transaction, coins: Sequence[Coin], ctx: ChainContext, *, scripts: bool = True) -> int:

@@ -3,17 +3,16 @@
 Without a ``bitcoind`` binary: a fake JSON-RPC server checks the transport (a fresh connection per
 call, so a server closing keep-alive connections never wedges the backend; serialized calls from
 threads), error mapping (unreachable, authentication, rejected transactions) and raw block parsing.
-With ``bitcoind`` on PATH: a real ``bitcoind -regtest`` on free ports in a temporary datadir runs the
-shared ChainBackend contract tests and the funding path; otherwise those are skipped with a reason.
+With ``bitcoind`` on PATH: a real ``bitcoind -regtest`` on free ports in a temporary datadir
+(tests/bitcoind.py) runs the shared ChainBackend contract tests, the funding path, cookie
+authentication and the RPC quirks the node relies on; otherwise those are skipped with a reason.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import shutil
 import socket
-import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,10 +26,7 @@ from lncli.config import Config
 from lncli.errors import RefusedError
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.bitcoind import free_port
 
 
 # ---------------------------------------------------------------------------------------------
@@ -114,7 +110,7 @@ def fake():
     bhash = sha256d(block[:80])[::-1].hex()
 
     def reject(_hex):
-        raise Exception(-26, "mandatory-script-verify-flag-failed (Signature must be zero for failed CHECK(MULTI)SIG operation)")
+        raise Exception(-26, "mempool-script-verify-flag-failed (Signature must be zero for failed CHECK(MULTI)SIG operation), input 0 of 00 (wtxid 00), spending 00:0")
 
     def rawtx(txid, verbose):
         raise Exception(-5, "No such mempool or blockchain transaction")
@@ -209,9 +205,9 @@ def test_info_blocks_and_errors(fake):
     block = b.block_at(1)
     assert block.height == 1 and block.prev_hash == bytes([9]) * 32 and block.txs[1] == segwit_tx()
     assert block.hash_hex == info.best_block_hash
-    with pytest.raises(TxRejected, match="mandatory-script-verify-flag-failed") as e:
+    with pytest.raises(TxRejected, match="mempool-script-verify-flag-failed") as e:
         b.broadcast(segwit_tx())
-    assert e.value.reason.startswith("mandatory-script-verify-flag-failed")
+    assert e.value.reason.startswith("mempool-script-verify-flag-failed (")
     assert b.get_transaction(bytes(32)) is None
     assert b.estimate_feerate_per_kw() == 3000  # 0.00012 BTC/kvB = 12 sat/vB = 3000 sat/kw
     with pytest.raises(RefusedError, match="runs chain 'regtest'"):
@@ -231,43 +227,9 @@ def test_parse_block_rejects_garbage():
 
 
 # ---------------------------------------------------------------------------------------------
-# a real bitcoind, when installed
+# a real bitcoind, when installed (tests/bitcoind.py starts it, or skips with a visible reason)
 
-BITCOIND = shutil.which("bitcoind")
-
-
-@pytest.fixture
-def bitcoind(tmp_path):
-    if BITCOIND is None:
-        pytest.skip("bitcoind is not on PATH: the bitcoind backend contract tests need it")
-    rpcport, port = free_port(), free_port()
-    datadir = tmp_path / "btc"
-    datadir.mkdir()
-    proc = subprocess.Popen(
-        [BITCOIND, "-regtest", f"-datadir={datadir}", f"-rpcport={rpcport}", f"-port={port}", "-rpcuser=regtest",
-         "-rpcpassword=regtest", "-fallbackfee=0.0002", "-txindex", "-listen=0", "-server", "-printtoconsole=0"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    b = BitcoindBackend("regtest", rpcport=rpcport)
-    deadline = time.time() + 30
-    while True:
-        try:
-            b.tip()
-            break
-        except BackendUnreachable:
-            if time.time() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail("bitcoind did not start")
-            time.sleep(0.2)
-    yield b
-    try:
-        b.call("stop")
-    except Exception:  # noqa: BLE001
-        pass
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+from tests.bitcoind import bitcoind, bitcoind_node  # noqa: E402,F401  (fixtures)
 
 
 def test_real_bitcoind_fund_path(bitcoind):

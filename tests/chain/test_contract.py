@@ -1,7 +1,10 @@
-"""The ChainBackend contract: what every backend (embedded now, bitcoind later) must do.
+"""The ChainBackend contract: what every backend (embedded and bitcoind) must do.
 
-Add a backend by extending ``BACKENDS`` and ``make_backend``: a bitcoind fixture would start a
-regtest bitcoind (or skip when none is installed) and return an ``lncli.chain.bitcoind`` object.
+tests/chain/test_bitcoind.py runs these same tests against a real ``bitcoind -regtest`` (skipped
+with a reason when none is installed), by importing them and overriding the ``backend`` fixture.
+Rejections are compared by their code (:func:`lncli.chain.validation.reject_code`: bitcoind's
+reason without the details after ", " or " ("); the embedded chain also reproduces bitcoind v29's
+full strings, which test_bitcoind.py checks side by side.
 The helpers (``Key``, ``p2wpkh_spend``, ``funded``) are shared with test_embedded.py.
 """
 
@@ -15,6 +18,7 @@ from lncli.bitcoin.sighash import SighashCache, p2wpkh_script_code
 from lncli.bitcoin.tx import OutPoint, Transaction, TxIn, TxOut
 from lncli.chain.interface import Block, ChainBackend, ChainError, ChainInfo, TxRejected
 from lncli.chain.scan import OutputEvent, SpendEvent, scan_blocks
+from lncli.chain.validation import reject_code
 
 BACKENDS = ["embedded"]
 
@@ -107,10 +111,14 @@ def test_genesis_and_links(backend):
     height, tip = backend.tip()
     assert height == start + 3 and tip == hashes[-1]
     prev = backend.block_at(start)
+    # consensus: a block's time is above the median time past of the 11 blocks before it (bitcoind
+    # mines several blocks in one second with equal times, the embedded chain adds a second each)
+    times = [backend.block_at(h).time for h in range(max(0, start - 10), start + 1)]
     for h in range(start + 1, height + 1):
         b = backend.block_at(h)
         assert isinstance(b, Block) and b.height == h
-        assert b.prev_hash == prev.hash and b.time > prev.time
+        assert b.prev_hash == prev.hash and b.time > sorted(times[-11:])[len(times[-11:]) // 2]
+        times.append(b.time)
         assert backend.block(b.hash) == b and backend.block_hash(h) == b.hash
         assert b.txs[0].is_coinbase()
         prev = b
@@ -159,18 +167,42 @@ def test_unknown_tx(backend):
 
 
 def test_double_spend_rejected(funded):
+    """A conflicting spend that does not pay enough to replace the first is refused (bitcoind
+    v28+ replaces by fee whatever the sequence numbers: full RBF); once one is mined, any other
+    spend of that coin is refused."""
     backend, coins = funded
     op, value = coins[0]
     a = p2wpkh_spend(KEY, [(op, value)], [TxOut(value - 10_000, DEST.spk)])
-    b = p2wpkh_spend(KEY, [(op, value)], [TxOut(value - 20_000, DEST.spk)])
+    b = p2wpkh_spend(KEY, [(op, value)], [TxOut(value - 5_000, DEST.spk)], sequence=0xFFFFFFFF)
     backend.broadcast(a)
     with pytest.raises(TxRejected) as e:
         backend.broadcast(b)
-    assert e.value.reason in ("txn-mempool-conflict", "insufficient fee")
+    assert reject_code(e.value.reason) == "insufficient fee"
+    assert backend.mempool_txids() == [a.txid()]
     backend.mine(1)
     with pytest.raises(TxRejected) as e:
         backend.broadcast(b)
-    assert e.value.reason == "bad-txns-inputs-missingorspent"
+    assert reject_code(e.value.reason) == "bad-txns-inputs-missingorspent"
+
+
+def test_replacement_by_fee(funded):
+    backend, coins = funded
+    op, value = coins[0]
+    a = p2wpkh_spend(KEY, [(op, value)], [TxOut(value - 10_000, DEST.spk)], sequence=0xFFFFFFFF)
+    child = p2wpkh_spend(DEST, [(OutPoint(a.txid(), 0), value - 10_000)], [TxOut(value - 20_000, DEST.spk)])
+    backend.broadcast(a)
+    backend.broadcast(child)
+    # a higher feerate than a, but less than a + child pay together
+    low = p2wpkh_spend(KEY, [(op, value)], [TxOut(value - 15_000, KEY.spk)])
+    with pytest.raises(TxRejected) as e:
+        backend.broadcast(low)
+    assert e.value.reason.startswith(f"insufficient fee, rejecting replacement {low.txid_hex()}, less fees")
+    b = p2wpkh_spend(KEY, [(op, value)], [TxOut(value - 30_000, KEY.spk)])
+    assert backend.broadcast(b) == b.txid()
+    assert backend.mempool_txids() == [b.txid()]  # a and its child are gone
+    [block_hash] = backend.mine(1)
+    assert b.txid() in [t.txid() for t in backend.block(block_hash).txs]
+    assert backend.get_transaction(a.txid()) is None
 
 
 def test_overspend_rejected(funded):
@@ -179,7 +211,8 @@ def test_overspend_rejected(funded):
     tx = p2wpkh_spend(KEY, [(op, value)], [TxOut(value + 1, DEST.spk)])
     with pytest.raises(TxRejected) as e:
         backend.broadcast(tx)
-    assert e.value.reason == "bad-txns-in-belowout"
+    assert reject_code(e.value.reason) == "bad-txns-in-belowout"
+    assert e.value.reason == "bad-txns-in-belowout, value in (50.00) < value out (50.00000001)"
 
 
 def test_bad_signature_rejected(funded):
@@ -188,11 +221,43 @@ def test_bad_signature_rejected(funded):
     tx = p2wpkh_spend(DEST, [(op, value)], [TxOut(value - 1000, DEST.spk)])  # wrong key
     with pytest.raises(TxRejected) as e:
         backend.broadcast(tx)
-    assert e.value.reason.startswith("mandatory-script-verify-flag-failed (")
+    assert reject_code(e.value.reason) == "mempool-script-verify-flag-failed"
+    assert e.value.reason == (
+        f"mempool-script-verify-flag-failed (Script failed an OP_EQUALVERIFY operation), input 0 of "
+        f"{tx.txid_hex()} (wtxid {tx.wtxid()[::-1].hex()}), spending {op.txid[::-1].hex()}:{op.vout}"
+    )
 
 
 def test_missing_input(backend):
     tx = p2wpkh_spend(KEY, [(OutPoint(b"\x99" * 32, 0), 10_000)], [TxOut(5000, DEST.spk)])
     with pytest.raises(TxRejected) as e:
         backend.broadcast(tx)
-    assert e.value.reason in ("bad-txns-inputs-missingorspent", "missing-inputs")
+    assert e.value.reason == "bad-txns-inputs-missingorspent"
+
+
+def test_fee_and_dust_rejections(funded):
+    backend, coins = funded
+    op, value = coins[0]
+    free = p2wpkh_spend(KEY, [(op, value)], [TxOut(value, DEST.spk)])
+    with pytest.raises(TxRejected) as e:
+        backend.broadcast(free)
+    assert e.value.reason == f"min relay fee not met, 0 < {-(-free.vsize() // 10)}"  # 0.1 sat/vB, rounded up
+    dusty = p2wpkh_spend(KEY, [(op, value)], [TxOut(value - 10_000, DEST.spk), TxOut(100, DEST.spk)])
+    with pytest.raises(TxRejected) as e:
+        backend.broadcast(dusty)
+    assert e.value.reason == "dust, tx with dust output must be 0-fee"
+    young = p2wpkh_spend(KEY, [(op, value)], [TxOut(value - 10_000, DEST.spk)], locktime=backend.tip()[0] + 2)
+    with pytest.raises(TxRejected) as e:
+        backend.broadcast(young)
+    assert e.value.reason == "non-final"
+
+
+def test_premature_coinbase_spend(backend):
+    height = backend.tip()[0]
+    backend.mine(1, KEY.spk)
+    [ev] = scan_blocks(backend, height + 1, height + 1, {KEY.spk})
+    backend.mine(1)
+    tx = p2wpkh_spend(KEY, [(ev.outpoint, ev.value_sat)], [TxOut(ev.value_sat - 10_000, DEST.spk)])
+    with pytest.raises(TxRejected) as e:
+        backend.broadcast(tx)
+    assert e.value.reason == "bad-txns-premature-spend-of-coinbase, tried to spend coinbase at depth 2"

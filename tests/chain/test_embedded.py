@@ -63,7 +63,7 @@ def test_premature_coinbase_spend(chain):
     tx = p2wpkh_spend(KEY, [(op, value)], [TxOut(value - 1000, DEST.spk)])
     with pytest.raises(TxRejected) as e:
         chain.broadcast(tx)
-    assert e.value.reason == "bad-txns-premature-spend-of-coinbase"
+    assert e.value.reason == "bad-txns-premature-spend-of-coinbase, tried to spend coinbase at depth 99"
     chain.mine(1)
     chain.broadcast(tx)  # block 2's coinbase goes into block 102
 
@@ -157,12 +157,15 @@ def test_mempool_chain_mined_in_order(chain, coins):
 def test_policy_rejections(chain, coins):
     op, value = coins[0]
     with pytest.raises(TxRejected, match="min relay fee not met"):
-        chain.broadcast(p2wpkh_spend(KEY, [(op, value)], [TxOut(value - 50, DEST.spk)]))
+        chain.broadcast(p2wpkh_spend(KEY, [(op, value)], [TxOut(value - 10, DEST.spk)]))  # 0.1 sat/vB minimum
     with pytest.raises(TxRejected) as e:
         chain.broadcast(p2wpkh_spend(KEY, [(op, value), (op, value)], [TxOut(1000, DEST.spk)]))
     assert e.value.reason == "bad-txns-inputs-duplicate"
     with pytest.raises(TxRejected) as e:
         chain.broadcast(p2wpkh_spend(KEY, [(op, value)], [TxOut(value - 10_000, DEST.spk), TxOut(100, DEST.spk)]))
+    assert e.value.reason == "dust, tx with dust output must be 0-fee"  # one dust output: only at 0 fee
+    with pytest.raises(TxRejected) as e:
+        chain.broadcast(p2wpkh_spend(KEY, [(op, value)], [TxOut(value - 10_000, DEST.spk)] + [TxOut(100, DEST.spk)] * 2))
     assert e.value.reason == "dust"
     with pytest.raises(TxRejected) as e:
         chain.broadcast(p2wpkh_spend(KEY, [(op, value)], [TxOut(21_000_001 * 10**8, DEST.spk)]))
@@ -197,8 +200,8 @@ def test_two_objects_same_dir(tmp_path):
     tx = p2wpkh_spend(KEY, [(op, value)], [TxOut(value - 1000, DEST.spk)])
     b.broadcast(tx)
     assert a.mempool_txids() == [tx.txid()]
-    with pytest.raises(TxRejected, match="txn-mempool-conflict"):
-        a.broadcast(p2wpkh_spend(KEY, [(op, value)], [TxOut(value - 2000, DEST.spk)]))
+    with pytest.raises(TxRejected, match="insufficient fee, rejecting replacement"):  # pays less than tx
+        a.broadcast(p2wpkh_spend(KEY, [(op, value)], [TxOut(value - 500, DEST.spk)]))
     a.mine(1)
     assert b.get_transaction(tx.txid()).confirmations == 1
     assert b.verify_integrity() == 102
@@ -275,5 +278,5 @@ def test_mine_evicts_invalid(chain, coins):
 def test_replace_locktime_breaks_signature(chain, coins):
     op, value = coins[0]
     tx = p2wpkh_spend(KEY, [(op, value)], [TxOut(value - 1000, DEST.spk)])
-    with pytest.raises(TxRejected, match="mandatory-script-verify-flag-failed"):
+    with pytest.raises(TxRejected, match="mempool-script-verify-flag-failed"):
         chain.broadcast(replace(tx, locktime=1))

@@ -86,7 +86,7 @@ def test_mutated_commitment_signature_fails_nullfail():
         verify_input_policy(bad, 0, FUND_OUT.script_pubkey, FUND_OUT.value_sat)
     assert e.value.reason == "Signature must be zero for failed CHECK(MULTI)SIG operation"
     assert e.value.bitcoind_reason == (
-        "mandatory-script-verify-flag-failed (Signature must be zero for failed CHECK(MULTI)SIG operation)"
+        "mempool-script-verify-flag-failed (Signature must be zero for failed CHECK(MULTI)SIG operation)"
     )
     with pytest.raises(ScriptError) as e:
         verify_input(bad, 0, FUND_OUT.script_pubkey, FUND_OUT.value_sat, MANDATORY_FLAGS)
@@ -166,7 +166,7 @@ def test_to_local_delayed_path_too_early(sequence, version):
     with pytest.raises(ScriptError) as e:
         verify_input_policy(tx, 0, spk, amount)
     assert e.value.reason == "Locktime requirement not satisfied"
-    assert e.value.bitcoind_reason == "mandatory-script-verify-flag-failed (Locktime requirement not satisfied)"
+    assert e.value.bitcoind_reason == "mempool-script-verify-flag-failed (Locktime requirement not satisfied)"
 
 
 def test_to_local_revocation_path():

@@ -104,7 +104,7 @@ def test_check_transaction(t, reason):
     "t,reason",
     [
         (tx(version=4), "version"),
-        (tx(outputs=[TxOut(293, WPKH)]), "dust"),
+        (tx(outputs=[TxOut(293, WPKH), TxOut(293, WPKH)]), "dust"),  # one dust output is left to the fee check
         (tx(outputs=[TxOut(1000, b"\x52" * 30)]), "scriptpubkey"),
         (tx(outputs=[TxOut(0, op_return_script(b"a")), TxOut(0, op_return_script(b"b")), TxOut(1000, WPKH)]), "multi-op-return"),
         (tx(inputs=[TxIn(OP, script_sig=b"\x76")]), "scriptsig-not-pushonly"),
@@ -119,8 +119,27 @@ def test_check_standard(t, reason):
 def test_check_inputs():
     t = tx(outputs=[TxOut(10_000, WPKH)])
     assert check_inputs(t, [Coin(12_000, WPKH, 5)], 10) == 2000
-    with pytest.raises(TxRejected, match="bad-txns-in-belowout"):
+    with pytest.raises(TxRejected) as e:
         check_inputs(t, [Coin(9_999, WPKH, 5)], 10)
+    assert e.value.reason == "bad-txns-in-belowout, value in (0.00009999) < value out (0.0001)"
     with pytest.raises(TxRejected, match="bad-txns-premature-spend-of-coinbase"):
         check_inputs(t, [Coin(12_000, WPKH, 5, coinbase=True)], 104)
     assert check_inputs(t, [Coin(12_000, WPKH, 5, coinbase=True)], 105) == 2000
+
+
+def test_bitcoind_formats():
+    from lncli.chain.validation import fee_for, format_feerate, format_money, reject_code
+
+    assert [format_money(v) for v in (50 * 10**8, 5_000_000_001, 25_000, 30_000, 5, 0, -150)] == [
+        "50.00", "50.00000001", "0.00025", "0.0003", "0.00000005", "0.00", "-0.0000015"]
+    assert format_feerate(10_000, 110) == "0.00090909 BTC/kvB"
+    assert fee_for(110, 100) == 11 and fee_for(141, 100) == 15 and fee_for(0, 100) == 0
+    for reason, code in [
+        ("bad-txns-in-belowout, value in (50.00) < value out (50.00000001)", "bad-txns-in-belowout"),
+        ("mempool-script-verify-flag-failed (Script failed an OP_EQUALVERIFY operation), input 0 of aa (wtxid bb), spending cc:0",
+         "mempool-script-verify-flag-failed"),
+        ("min relay fee not met, 0 < 11", "min relay fee not met"),
+        ("insufficient fee, rejecting replacement aa; new feerate 1 <= old feerate 2", "insufficient fee"),
+        ("non-BIP68-final", "non-BIP68-final"),
+    ]:
+        assert reject_code(reason) == code
