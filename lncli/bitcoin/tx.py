@@ -40,6 +40,7 @@ __all__ = [
     "FEERATE_FLOOR_PER_KW",
     "fee_for_weight",
     "fee_for_vsize",
+    "relay_fee_for",
     "sat_per_vbyte_to_per_kw",
     "per_kw_to_sat_per_vbyte",
     "feerate_per_kw",
@@ -459,6 +460,13 @@ def fee_for_weight(weight: int, feerate_per_kw: int) -> int:
     """Fee for ``weight`` units at ``feerate_per_kw`` (sat per 1000 weight), rounded down
     as BOLT 3 does: ``feerate_per_kw * weight // 1000``."""
     return feerate_per_kw * weight // 1000
+
+
+def relay_fee_for(tx: "Transaction", feerate_per_kw: int) -> int:
+    """Fee for an on-chain transaction of ours (sweeps, justice) at ``feerate_per_kw``, rounded up
+    on its vsize, so its effective sat/vB (what bitcoind checks against relay fees) is never below
+    the rate. BOLT 3 commitment fees use :func:`fee_for_weight` instead."""
+    return -(-tx.vsize() * feerate_per_kw // 250)
 
 
 def fee_for_vsize(vsize: int, sat_per_vbyte: Rate) -> int:

@@ -41,7 +41,7 @@ from typing import Any, Sequence
 from lncli.bitcoin.ecdsa import sign, witness_signature
 from lncli.bitcoin.script import hash160, p2wsh_script
 from lncli.bitcoin.sighash import SIGHASH_ALL, SighashCache, p2wpkh_script_code
-from lncli.bitcoin.tx import OutPoint, Transaction, TxIn, TxOut
+from lncli.bitcoin.tx import OutPoint, Transaction, TxIn, TxOut, relay_fee_for
 from lncli.channel import events as ev
 from lncli.errors import DecodeError, RefusedError
 from lncli.proto import commitment as bolt3
@@ -189,7 +189,7 @@ def sweep_tx(
         (TxOut(total, destination_script),),
         locktime,
     )
-    value = total - feerate_per_kw * draft.weight() // 1000
+    value = total - relay_fee_for(draft, feerate_per_kw)
     if value < min_output_sat:
         return None
     unsigned = Transaction(2, txins, (TxOut(value, destination_script),), locktime)

@@ -24,7 +24,7 @@ from typing import Sequence
 from lncli.bitcoin.ecdsa import pubkey_from_privkey, witness_signature
 from lncli.bitcoin.script import p2wsh_script
 from lncli.bitcoin.sighash import SIGHASH_ALL, SighashCache
-from lncli.bitcoin.tx import OutPoint, Transaction, TxIn, TxOut
+from lncli.bitcoin.tx import OutPoint, Transaction, TxIn, TxOut, relay_fee_for
 from lncli.errors import RefusedError
 from lncli.proto.commitment import (
     Basepoints,
@@ -148,7 +148,7 @@ def sweep_revoked_outputs(
         outputs=(TxOut(total, destination_script),),
         locktime=locktime,
     )
-    fee = feerate_per_kw * draft.weight() // 1000
+    fee = relay_fee_for(draft, feerate_per_kw)
     value = total - fee
     if value < min_output_sat:
         raise RefusedError(
