@@ -8,6 +8,9 @@ Tables of the ``monitor`` component in ``DATADIR/NETWORK/node.sqlite3`` (``lncli
 
 :meth:`MonitorStore.apply` writes an update (committed, ``synchronous=FULL``) *before* applying
 it, so the channel code can persist-then-send: once ``apply`` returns, a crash cannot lose it.
+The ``*_in`` methods (:meth:`MonitorStore.apply_in`, ``add_in``, ``save_in``) write inside the
+caller's open transaction on the shared connection instead, so the node commits a channel's
+state and its monitor updates in one transaction (one disk sync) before sending anything.
 Loading takes the snapshot and replays the later updates. :meth:`MonitorStore.save` writes a new
 snapshot (after blocks, and every ``compact_every`` updates) and drops the updates it includes.
 """
@@ -74,12 +77,16 @@ class MonitorStore:
 
     def add(self, monitor: ChannelMonitor) -> None:
         """Store a new monitor (RefusedError if the channel already has one)."""
+        with transaction(self.conn):
+            self.add_in(self.conn, monitor)
+
+    def add_in(self, conn, monitor: ChannelMonitor) -> None:
+        """:meth:`add` inside the caller's open transaction on this store's connection."""
         try:
-            with transaction(self.conn):
-                self.conn.execute(
-                    "INSERT INTO monitor_channels(channel_id, record, snapshot_update_id) VALUES (?, ?, ?)",
-                    (monitor.channel_id, json.dumps(monitor.to_record()), monitor.latest_update_id),
-                )
+            conn.execute(
+                "INSERT INTO monitor_channels(channel_id, record, snapshot_update_id) VALUES (?, ?, ?)",
+                (monitor.channel_id, json.dumps(monitor.to_record()), monitor.latest_update_id),
+            )
         except IntegrityError:
             raise RefusedError(f"channel {monitor.channel_id.hex()} already has a monitor") from None
         self._since_snapshot[monitor.channel_id] = 0
@@ -89,15 +96,34 @@ class MonitorStore:
         apply it to ``monitor``."""
         monitor.check_update(update)
         with transaction(self.conn):
-            self.conn.execute(
-                "INSERT INTO monitor_updates(channel_id, update_id, body) VALUES (?, ?, ?)",
-                (monitor.channel_id, update.update_id, json.dumps(update_to_json(update))),
-            )
+            self._insert_update(self.conn, monitor, update)
         monitor.apply(update)
+        self._count(self.conn, monitor, own_transaction=True)
+
+    def apply_in(self, conn, monitor: ChannelMonitor, update) -> None:
+        """Apply ``update`` to ``monitor`` and write it (with a new snapshot every
+        ``compact_every`` updates) in the caller's open transaction on this store's connection, so
+        one transaction and one disk sync cover the channel state and its monitor updates.
+        MonitorUpdateError if refused (nothing applied or written). If that transaction does not
+        commit, the caller must :meth:`load` the monitor again (memory is then ahead of disk)."""
+        monitor.apply(update)  # checks first; refused: unchanged
+        self._insert_update(conn, monitor, update)
+        self._count(conn, monitor, own_transaction=False)
+
+    def _insert_update(self, conn, monitor: ChannelMonitor, update) -> None:
+        conn.execute(
+            "INSERT INTO monitor_updates(channel_id, update_id, body) VALUES (?, ?, ?)",
+            (monitor.channel_id, update.update_id, json.dumps(update_to_json(update), separators=(",", ":"))),
+        )
+
+    def _count(self, conn, monitor: ChannelMonitor, own_transaction: bool) -> None:
         n = self._since_snapshot.get(monitor.channel_id, 0) + 1
         self._since_snapshot[monitor.channel_id] = n
         if n >= self.compact_every:
-            self.save(monitor)
+            if own_transaction:
+                self.save(monitor)
+            else:
+                self.save_in(conn, monitor)
 
     def apply_all(self, monitor: ChannelMonitor, updates: Iterable) -> None:
         for u in updates:
@@ -106,16 +132,20 @@ class MonitorStore:
     def save(self, monitor: ChannelMonitor) -> None:
         """Write a new snapshot of ``monitor`` and drop the updates it includes."""
         with transaction(self.conn):
-            cur = self.conn.execute(
-                "UPDATE monitor_channels SET record=?, snapshot_update_id=? WHERE channel_id=?",
-                (json.dumps(monitor.to_record()), monitor.latest_update_id, monitor.channel_id),
-            )
-            if cur.rowcount == 0:
-                raise RefusedError(f"channel {monitor.channel_id.hex()} has no stored monitor")
-            self.conn.execute(
-                "DELETE FROM monitor_updates WHERE channel_id=? AND update_id<=?",
-                (monitor.channel_id, monitor.latest_update_id),
-            )
+            self.save_in(self.conn, monitor)
+
+    def save_in(self, conn, monitor: ChannelMonitor) -> None:
+        """:meth:`save` inside the caller's open transaction on this store's connection."""
+        cur = conn.execute(
+            "UPDATE monitor_channels SET record=?, snapshot_update_id=? WHERE channel_id=?",
+            (json.dumps(monitor.to_record()), monitor.latest_update_id, monitor.channel_id),
+        )
+        if cur.rowcount == 0:
+            raise RefusedError(f"channel {monitor.channel_id.hex()} has no stored monitor")
+        conn.execute(
+            "DELETE FROM monitor_updates WHERE channel_id=? AND update_id<=?",
+            (monitor.channel_id, monitor.latest_update_id),
+        )
         self._since_snapshot[monitor.channel_id] = 0
 
     def mark_resolved(self, monitor: ChannelMonitor) -> None:

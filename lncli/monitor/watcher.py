@@ -107,6 +107,34 @@ class ChainWatcher:
             self.store.apply_all(m, updates)
         return m
 
+    def stage_updates(self, conn, channel_id: bytes, updates: Iterable) -> ChannelMonitor | None:
+        """:meth:`persist_updates` inside the caller's open transaction on the store's connection
+        (the channel's own transaction: one disk sync for both). Updates already applied are
+        skipped. Raises ``MonitorUpdateError`` on a refused update (those before it stay applied
+        and written). If the transaction does not commit, the caller calls :meth:`reload`."""
+        channel_id = bytes(channel_id)
+        m = self.monitors.get(channel_id)
+        if m is None:
+            updates = list(updates)
+            if not updates:
+                return None
+            m = ChannelMonitor(channel_id, self.secrets_for_channel(channel_id))
+            m.check_update(updates[0])  # must be the ChannelSetup
+            self.store.add_in(conn, m)
+            self.monitors[channel_id] = m
+        for u in updates:
+            if u.update_id > m.latest_update_id:
+                self.store.apply_in(conn, m, u)
+        return m
+
+    def reload(self, channel_id: bytes) -> None:
+        """Forget the in-memory monitor of ``channel_id`` and load it again from the store (after
+        a transaction that :meth:`stage_updates` wrote into was rolled back)."""
+        channel_id = bytes(channel_id)
+        self.monitors.pop(channel_id, None)
+        if channel_id in self.store.channel_ids():
+            self.monitors[channel_id] = self.store.load(channel_id, self.secrets_for_channel(channel_id))
+
     # -- blocks -----------------------------------------------------------------------------------
 
     async def on_block(self, block) -> None:

@@ -139,7 +139,8 @@ class Entry:
     close_reason: str | None = None
     created_at: int = 0
     reestablished: bool = False
-    saved: str = ""  # the last persisted record (JSON), to roll back a failed handler
+    saved: str = ""  # the record of the last commit (JSON), to roll back a failed handler
+    durable: str = ""  # the last record known to be on disk, to roll back a failed write
     opened: asyncio.Future | None = None  # opener: resolves at funding broadcast (or fails)
     closed: asyncio.Future | None = None  # resolves when a closing tx is handed out
 
@@ -150,6 +151,17 @@ class Entry:
     @property
     def state(self) -> ChannelState:
         return self.channel.state
+
+
+@dataclass
+class _Pending:
+    """An outcome committed in memory, waiting for its group write (:meth:`ChannelManager._flush`)."""
+
+    entry: Entry
+    out: Outcome
+    extra: Any
+    record: str
+    now: int
 
 
 def _msg(name: str, **fields) -> Message:
@@ -177,6 +189,8 @@ class ChannelManager:
         self.payments = None  # lncli.node.payments.Payments, set by attach
         self.watcher = None  # lncli.monitor.watcher.ChainWatcher (None without a chain)
         self._handed: dict[bytes, int] = {}  # channel_id -> last update handed to the watcher
+        self._pending: list[_Pending] = []  # committed outcomes waiting for the next group write
+        self._flush_handle: asyncio.Handle | None = None
         self._tasks: set[asyncio.Task] = set()
         self._unsubscribe = None
         self._load()
@@ -202,6 +216,7 @@ class ChannelManager:
                 close_reason=row["close_reason"],
                 created_at=row["created_at"],
                 saved=row["record"],
+                durable=row["record"],
             )
             self.entries.append(e)
             if ch.state in PRE_FUNDING:
@@ -240,6 +255,10 @@ class ChannelManager:
             self.payments.recover()
 
     async def close(self) -> None:
+        try:
+            self._flush()
+        except Exception:  # noqa: BLE001 - logged by _flush; nothing unwritten was sent
+            pass
         if self.watcher is not None:
             self.watcher.close()
         if self._unsubscribe is not None:
@@ -277,10 +296,18 @@ class ChannelManager:
     # ------------------------------------------------------------------ persistence
 
     def commit(self, e: Entry, out: Outcome, extra=None, *, auto_commit: bool = True) -> None:
-        """Persist ``e`` (record, monitor updates, event effects) in one transaction, then send
-        the messages, then act on the events."""
+        """Persist ``e`` (record, monitor updates, event effects), then send the messages, then
+        act on the events.
+
+        Incoming HTLCs that ``out`` makes irrevocable are settled (fulfilled or failed) here, in
+        memory, so their messages ride the same write. Group commit: every outcome committed
+        while the event loop runs one callback (e.g. all the messages of one TCP read) is written
+        by :meth:`_flush` in ONE SQLite transaction (one disk sync, ``synchronous=FULL``) at the
+        loop's next iteration, and only after that commit are their messages sent and their
+        events acted on. Without a running event loop the write happens at once (and raises)."""
         ch = e.channel
-        if auto_commit and e.reestablished and ch.needs_commitment():
+        settled = self._settle_now(e, out)
+        if (auto_commit or settled) and e.reestablished and ch.needs_commitment():
             out.extend(ch.send_commitment())
         for event in out.events:
             if isinstance(event, ev.BroadcastCommitment):
@@ -290,52 +317,136 @@ class ChannelManager:
                 e.closing_tx = event.tx
                 e.closing_txid = event.tx.txid()
         record = json.dumps(ch.to_record(), separators=(",", ":"))
-        now = int(time.time())
-        try:
-            self._write(e, out, extra, record, now)
-        except BaseException:
-            self._rollback(e)  # nothing was sent: memory goes back to what the disk says
-            raise
-        e.saved = record
-        if out.monitor_updates:
-            self._hand_over(ch.channel_id, list(out.monitor_updates))
-        self._send(e, out.messages)
-        self._act(e, out.events)
+        e.saved = record  # a later handler that fails rolls memory back to here
+        self._pending.append(_Pending(e, out, extra, record, int(time.time())))
+        if self._flush_handle is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self._flush(raise_errors=True)
+                return
+            self._flush_handle = loop.call_soon(self._flush)
 
-    def _write(self, e: Entry, out: Outcome, extra, record: str, now: int) -> None:
-        ch = e.channel
+    def _settle_now(self, e: Entry, out: Outcome) -> bool:
+        """Fulfill or fail the incoming HTLCs ``out`` reports irrevocably committed (extends
+        ``out``); True if that changed anything."""
+        if self.payments is None:
+            return False
+        follow = Outcome()
+        for event in out.events:
+            if isinstance(event, ev.HtlcReceived):
+                try:
+                    follow.extend(self.payments.settle_incoming(e, event))
+                except ChannelError as exc:  # settled again at the next start
+                    log.warning("channel %s: settling HTLC %d: %s", e.channel_id.hex(), event.htlc_id, exc)
+        if follow.messages or follow.monitor_updates or follow.events:
+            out.extend(follow)
+            return True
+        return False
+
+    def flush(self) -> None:
+        """Write what :meth:`commit` has pending now (and send it), instead of at the next loop
+        iteration."""
+        self._flush(raise_errors=True)
+
+    def _flush(self, raise_errors: bool = False) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        try:
+            self._write(batch)
+        except BaseException:
+            # nothing was sent: memory goes back to what the disk says
+            for e in {id(p.entry): p.entry for p in batch}.values():
+                self._rollback(e, durable=True)
+            if self.watcher is not None:
+                for cid in {p.entry.channel_id for p in batch if p.out.monitor_updates}:
+                    try:
+                        self.watcher.reload(cid)
+                    except Exception:  # noqa: BLE001 - loaded again at the next start
+                        log.exception("channel %s: reloading the monitor failed", cid.hex())
+            if raise_errors:
+                raise
+            log.exception("writing the state of %d channel outcome(s) failed; nothing was sent", len(batch))
+            return
+        for p in batch:
+            p.entry.durable = p.record
+        for p in batch:
+            self._send(p.entry, p.out.messages)
+            self._act(p.entry, p.out.events)
+
+    def _write(self, batch: list) -> None:
+        """One transaction for ``batch``: each channel's latest record, every monitor update (into
+        the watcher's store on this connection), every payment effect, every ``extra``."""
+        latest: dict[int, _Pending] = {}
+        for p in batch:
+            latest[id(p.entry)] = p
+        paid = []
+        if self.payments is not None:
+            paid, self.payments._paid = self.payments._paid, []
         with transaction(self.db) as conn:
-            conn.execute(
-                "UPDATE channels SET channel_id=?, state=?, record=?, funding_tx=?, funding_height=?, funding_txindex=?, "
-                "watch_from=?, closing_tx=?, closing_txid=?, closing_height=?, close_reason=?, updated_at=? WHERE id=?",
-                (
-                    ch.channel_id,
-                    ch.state.value,
-                    record,
-                    e.funding_tx.to_hex() if e.funding_tx is not None else None,
-                    e.funding_height,
-                    e.funding_txindex,
-                    e.watch_from,
-                    e.closing_tx.to_hex() if e.closing_tx is not None else None,
-                    e.closing_txid,
-                    e.closing_height,
-                    e.close_reason,
-                    now,
-                    e.row_id,
-                ),
-            )
-            handed = self._handed.pop(ch.channel_id, None)
-            if handed is not None:
-                conn.execute("DELETE FROM channel_monitor_queue WHERE channel_id=? AND update_id<=?", (ch.channel_id, handed))
-            for u in out.monitor_updates:
+            for p in latest.values():
+                e, ch = p.entry, p.entry.channel
                 conn.execute(
-                    "INSERT OR REPLACE INTO channel_monitor_queue(channel_id, update_id, body) VALUES(?,?,?)",
-                    (ch.channel_id, u.update_id, json.dumps(u.to_json(), separators=(",", ":"))),
+                    "UPDATE channels SET channel_id=?, state=?, record=?, funding_tx=?, funding_height=?, funding_txindex=?, "
+                    "watch_from=?, closing_tx=?, closing_txid=?, closing_height=?, close_reason=?, updated_at=? WHERE id=?",
+                    (
+                        ch.channel_id,
+                        ch.state.value,
+                        p.record,
+                        e.funding_tx.to_hex() if e.funding_tx is not None else None,
+                        e.funding_height,
+                        e.funding_txindex,
+                        e.watch_from,
+                        e.closing_tx.to_hex() if e.closing_tx is not None else None,
+                        e.closing_txid,
+                        e.closing_height,
+                        e.close_reason,
+                        p.now,
+                        e.row_id,
+                    ),
                 )
-            if self.payments is not None and out.events:
-                self.payments.in_transaction(conn, e, out.events)
-            if extra is not None:
-                extra(conn)
+                handed = self._handed.pop(ch.channel_id, None)
+                if handed is not None:
+                    conn.execute("DELETE FROM channel_monitor_queue WHERE channel_id=? AND update_id<=?", (ch.channel_id, handed))
+            for p in batch:
+                if p.out.monitor_updates:
+                    self._stage_monitor(conn, p.entry.channel_id, p.out.monitor_updates)
+                if self.payments is not None and p.out.events:
+                    self.payments.in_transaction(conn, p.entry, p.out.events)
+                if p.extra is not None:
+                    p.extra(conn)
+            if paid:
+                self.payments.write_paid(conn, paid)
+
+    def _stage_monitor(self, conn, channel_id: bytes, updates: list) -> None:
+        """Monitor updates in the channel's transaction: applied and written by the chain
+        watcher's store (same connection), or kept in ``channel_monitor_queue`` without a watcher
+        or when the watcher refuses them (handed over again at the next start)."""
+        w = self.watcher
+        queue = updates
+        if w is not None:
+            if channel_id not in w.monitors and channel_id in w.store.channel_ids(include_resolved=True):
+                return  # resolved: nothing more to watch
+            from lncli.monitor.monitor import MonitorUpdateError
+
+            try:
+                w.stage_updates(conn, channel_id, updates)
+                return
+            except (MonitorUpdateError, RefusedError) as exc:
+                log.error("channel %s: the chain watcher refused a monitor update (kept in the queue): %s",
+                          channel_id.hex(), exc)
+                m = w.monitors.get(channel_id)
+                last = m.latest_update_id if m is not None else 0
+                queue = [u for u in updates if u.update_id > last]
+        for u in queue:
+            conn.execute(
+                "INSERT OR REPLACE INTO channel_monitor_queue(channel_id, update_id, body) VALUES(?,?,?)",
+                (channel_id, u.update_id, json.dumps(u.to_json(), separators=(",", ":"))),
+            )
 
     def _hand_over(self, channel_id: bytes, updates: list) -> None:
         """Give queued monitor updates to the chain watcher, then drop them from the queue."""
@@ -397,7 +508,7 @@ class ChannelManager:
             )
         e.row_id = cur.lastrowid
         e.created_at = now
-        e.saved = record
+        e.saved = e.durable = record
         self.entries.append(e)
         self.by_id[e.channel_id] = e
 
@@ -409,10 +520,13 @@ class ChannelManager:
                 raise ProtocolError("a channel with this channel_id already exists")
             self.by_id[e.channel_id] = e
 
-    def _rollback(self, e: Entry) -> None:
-        """Forget in-memory changes of a handler that raised (back to the persisted record)."""
-        if e.saved:
-            e.channel = Channel.from_record(json.loads(e.saved))
+    def _rollback(self, e: Entry, durable: bool = False) -> None:
+        """Forget in-memory changes of a handler that raised (back to the last committed record),
+        or with ``durable`` of a write that failed (back to the last record on disk)."""
+        record = e.durable if durable else e.saved
+        if record:
+            e.channel = Channel.from_record(json.loads(record))
+            e.saved = record
 
     # ------------------------------------------------------------------ sending
 
@@ -447,7 +561,6 @@ class ChannelManager:
     # ------------------------------------------------------------------ events
 
     def _act(self, e: Entry, events: list) -> None:
-        follow = Outcome()
         for event in events:
             if isinstance(event, ev.FundingRequired):
                 self._spawn(self._build_funding(e, event))
@@ -461,18 +574,8 @@ class ChannelManager:
                 self._spawn(self._broadcast(e.closing_tx, "closing" if isinstance(event, ev.BroadcastClosing) else "commitment"))
                 if e.closed is not None and not e.closed.done():
                     e.closed.set_result(e.closing_txid)
-            elif isinstance(event, ev.HtlcReceived):
-                if self.payments is not None:
-                    try:
-                        follow.extend(self.payments.settle_incoming(e, event))
-                    except ChannelError as exc:  # settled again at the next start
-                        log.warning("channel %s: settling HTLC %d: %s", e.channel_id.hex(), event.htlc_id, exc)
         if self.payments is not None:
             self.payments.after_commit(e, events)
-        if follow.messages or follow.monitor_updates or follow.events:
-            self.commit(e, follow)
-            if self.payments is not None:
-                self.payments.after_settle(e, follow)
 
     async def _build_funding(self, e: Entry, req: ev.FundingRequired) -> None:
         ch = e.channel
@@ -730,6 +833,7 @@ class ChannelManager:
                     spends[(txin.prevout.txid, txin.prevout.vout)] = tx
             for e in active:
                 self._block_for(e, height, txids, spends)
+        self._flush()  # the channels' state of this block is on disk before its height is
         with transaction(self.db) as conn:
             conn.execute(
                 "INSERT INTO channel_meta(key, value) VALUES('scanned_height', ?) "

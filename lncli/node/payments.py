@@ -1,6 +1,10 @@
 """Payments over the node's channels: paying a direct peer's BOLT 11 invoice, and settling the
 HTLCs that pay our own invoices.
 
+The channel code settles an incoming HTLC as soon as it is irrevocably committed, in memory, so
+the fulfill (or fail) is written in the same transaction as the state that committed it, and
+the invoice is marked paid in that transaction too (:meth:`Payments.write_paid`).
+
 Sending (:meth:`Payments.pay`): decode the invoice (network, expiry, amount), pick a NORMAL
 channel with the payee that can carry the amount, build a one-hop onion whose final payload
 carries ``amt_to_forward``, ``outgoing_cltv_value``, ``payment_data`` (payment_secret,
@@ -299,8 +303,19 @@ class Payments:
         }.get(name, {})
         return ch.fail_htlc(hid, create_failure(ss, encode_failure_message(name, fields)))
 
+    def write_paid(self, conn, paid: list[tuple[bytes, int]]) -> None:
+        """Mark paid, in the channel's transaction, the invoices of HTLCs fulfilled in it:
+        ``paid`` is a list of (payment_hash, amount_msat); paying twice keeps the first record."""
+        now = int(self.invoices.clock())
+        for payment_hash, amount in paid:
+            conn.execute(
+                "UPDATE invoices SET paid_at=?, amount_received_msat=? WHERE payment_hash=? AND paid_at IS NULL",
+                (now, amount, bytes(payment_hash)),
+            )
+
     def after_settle(self, e, out: Outcome) -> None:
-        """The fulfills are persisted: mark their invoices paid."""
+        """Mark paid the invoices of fulfills not yet written by a channel transaction
+        (:meth:`write_paid` normally does it in the fulfill's own transaction)."""
         paid, self._paid = self._paid, []
         for payment_hash, amount in paid:
             try:
@@ -334,8 +349,7 @@ class Payments:
                     except ChannelError as exc:
                         log.warning("settling HTLC %d after restart: %s", rec.htlc_id, exc)
             if follow.messages or follow.monitor_updates:
-                self.manager.commit(e, follow)
-                self.after_settle(e, follow)
+                self.manager.commit(e, follow)  # the invoices are marked paid in its transaction
 
 
 def register(registry, payments: Payments) -> None:
