@@ -126,7 +126,8 @@ class RegtestBitcoind:
             proc.wait()
 
 
-def _start_or_skip(request, datadir: Path, **kw) -> RegtestBitcoind:
+def start_or_skip(request, datadir: Path, **kw) -> RegtestBitcoind:
+    """Start a RegtestBitcoind stopped by ``request``'s finalizer, or skip the test."""
     if BITCOIND is None:
         pytest.skip(SKIP_REASON)
     node = RegtestBitcoind(datadir, **kw)
@@ -138,13 +139,13 @@ def _start_or_skip(request, datadir: Path, **kw) -> RegtestBitcoind:
 @pytest.fixture
 def bitcoind_node(request, tmp_path) -> RegtestBitcoind:
     """A fresh regtest bitcoind (user/password auth) for one test."""
-    return _start_or_skip(request, tmp_path / "bitcoind")
+    return start_or_skip(request, tmp_path / "bitcoind")
 
 
 @pytest.fixture(scope="module")
 def bitcoind_module(request, tmp_path_factory) -> RegtestBitcoind:
     """One regtest bitcoind shared by the tests of a module."""
-    return _start_or_skip(request, tmp_path_factory.mktemp("bitcoind"))
+    return start_or_skip(request, tmp_path_factory.mktemp("bitcoind"))
 
 
 @pytest.fixture
