@@ -24,6 +24,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from coincurve import PublicKey as _PublicKey
+
 from lncli.bitcoin.ecdsa import compact_to_der, der_to_compact
 from lncli.bitcoin.script import classify, funding_script, p2wsh_script
 from lncli.bitcoin.sighash import SIGHASH_ALL, SighashCache
@@ -191,6 +193,48 @@ _HEX = (
     "remote_shutdown_script",
 )
 
+
+
+_PARSED: dict[bytes, _PublicKey] = {}  # basepoints parsed once per process (a few per channel)
+
+
+def _parsed(point: bytes) -> _PublicKey:
+    p = _PARSED.get(point)
+    if p is None:
+        if len(_PARSED) > 1024:
+            _PARSED.clear()
+        p = _PARSED[point] = _PublicKey(point)
+    return p
+
+
+def _commitment_keys(pcp: bytes, broadcaster: Basepoints, countersignatory: Basepoints) -> bolt3.CommitmentKeys:
+    """``bolt3.derive_commitment_keys`` with the basepoints parsed once and the
+    per_commitment_point once per call (the same keys, from the same formulas); any bad input
+    goes to ``bolt3.derive_commitment_keys`` for its error."""
+    sha256 = hashlib.sha256
+    pcp = bytes(pcp)
+    try:
+        point = _PublicKey(pcp)
+        rb = countersignatory.revocation_basepoint
+        revocation = _PublicKey.combine_keys(
+            [_parsed(rb).multiply(sha256(rb + pcp).digest()), point.multiply(sha256(pcp + rb).digest())]
+        ).format(compressed=True)
+
+        def tweaked(base: bytes) -> bytes:
+            return _parsed(base).add(sha256(pcp + base).digest()).format(compressed=True)
+
+        return bolt3.CommitmentKeys(
+            per_commitment_point=pcp,
+            revocation_pubkey=revocation,
+            local_delayed_pubkey=tweaked(broadcaster.delayed_payment_basepoint),
+            local_htlc_pubkey=tweaked(broadcaster.htlc_basepoint),
+            remote_htlc_pubkey=tweaked(countersignatory.htlc_basepoint),
+            remote_payment_pubkey=countersignatory.payment_basepoint,
+            local_funding_pubkey=broadcaster.funding_pubkey,
+            remote_funding_pubkey=countersignatory.funding_pubkey,
+        )
+    except Exception:  # noqa: BLE001 - the reference derivation raises the proper DecodeError
+        return bolt3.derive_commitment_keys(pcp, broadcaster, countersignatory)
 
 class Channel:
     """One channel (see the module doc). Build with :meth:`new_outbound`,
@@ -492,9 +536,9 @@ class Channel:
             if len(cache) > 8:
                 cache.clear()
             if side == LOCAL:
-                keys = bolt3.derive_commitment_keys(point, self.local_basepoints, self.remote_basepoints)
+                keys = _commitment_keys(point, self.local_basepoints, self.remote_basepoints)
             else:
-                keys = bolt3.derive_commitment_keys(point, self.remote_basepoints, self.local_basepoints)
+                keys = _commitment_keys(point, self.remote_basepoints, self.local_basepoints)
             cache[(side, point)] = keys
         return keys
 

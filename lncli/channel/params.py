@@ -12,7 +12,7 @@ the peer and show the user.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from lncli.errors import RefusedError
 from lncli.proto.features import (
@@ -66,7 +66,7 @@ class ChannelConfig:
     max_accepted_htlcs: int
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}  # flat ints: asdict's deep copy is not needed
 
     @classmethod
     def from_json(cls, d: dict) -> ChannelConfig:
