@@ -36,11 +36,13 @@ def free_port() -> int:
 
 class RegtestBitcoind:
     """One running ``bitcoind -regtest``. ``cookie=True`` starts it without rpcuser/rpcpassword, so
-    RPC clients must use the cookie file ``datadir/regtest/.cookie``."""
+    RPC clients must use the cookie file ``datadir/regtest/.cookie``; ``txindex=False`` without
+    the transaction index."""
 
-    def __init__(self, datadir: Path, *, cookie: bool = False):
+    def __init__(self, datadir: Path, *, cookie: bool = False, txindex: bool = True):
         self.datadir = Path(datadir)
         self.cookie = cookie
+        self.txindex = txindex
         self.port = free_port()
         self.rpcport = free_port()
         self.proc: subprocess.Popen | None = None
@@ -53,8 +55,8 @@ class RegtestBitcoind:
         return [] if self.cookie else [f"-rpcuser={RPCUSER}", f"-rpcpassword={RPCPASSWORD}"]
 
     @classmethod
-    def start(cls, datadir: Path, *, cookie: bool = False, timeout: float = 60) -> "RegtestBitcoind":
-        node = cls(datadir, cookie=cookie)
+    def start(cls, datadir: Path, *, cookie: bool = False, txindex: bool = True, timeout: float = 60) -> "RegtestBitcoind":
+        node = cls(datadir, cookie=cookie, txindex=txindex)
         node._start(timeout)
         return node
 
@@ -65,7 +67,7 @@ class RegtestBitcoind:
         log = open(self.datadir / "stdout.log", "wb")
         self.proc = subprocess.Popen(
             [BITCOIND, "-regtest", f"-datadir={self.datadir}", f"-port={self.port}", f"-rpcport={self.rpcport}",
-             *self.auth_args(), "-fallbackfee=0.0002", "-txindex", "-daemon=0", "-server", "-listen=0",
+             *self.auth_args(), "-fallbackfee=0.0002", f"-txindex={int(self.txindex)}", "-daemon=0", "-server", "-listen=0",
              "-rpcbind=127.0.0.1", "-rpcallowip=127.0.0.1", "-printtoconsole=0",
              "-discover=0", "-dnsseed=0", "-fixedseeds=0"],
             stdout=log, stderr=subprocess.STDOUT,

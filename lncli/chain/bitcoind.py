@@ -276,13 +276,19 @@ class BitcoindBackend:
         return self.block(self.block_hash(height))
 
     def get_transaction(self, txid: bytes) -> TxStatus | None:
+        """Any transaction with ``txindex=1``; without it, mempool transactions and those of
+        bitcoind's wallet ``bitcoindwallet`` (None for the rest)."""
         display = txid[::-1].hex()
         try:
             res = self.call("getrawtransaction", display, True)
         except JSONRPCException as e:
             if e.code == RPC_INVALID_ADDRESS_OR_KEY:
-                return None
-            raise ChainError(f"getrawtransaction {display}: {e.message}") from None
+                # without -txindex bitcoind finds only mempool transactions: try its wallet
+                res = self._wallet_transaction(display)
+                if res is None:
+                    return None
+            else:
+                raise ChainError(f"getrawtransaction {display}: {e.message}") from None
         tx = Transaction.from_hex(res["hex"])
         confs = int(res.get("confirmations") or 0)
         block_hash = bytes.fromhex(res["blockhash"])[::-1] if res.get("blockhash") and confs else None
@@ -290,6 +296,16 @@ class BitcoindBackend:
         if block_hash is not None:
             height = int(self.call("getblockheader", res["blockhash"])["height"])
         return TxStatus(tx=tx, confirmations=confs, block_height=height, block_hash=block_hash)
+
+    def _wallet_transaction(self, display: str) -> dict | None:
+        """``gettransaction`` in bitcoind's wallet ``self.wallet`` when it is loaded (the funding
+        transactions ``lncli fund`` makes are there), or None."""
+        try:
+            if self.wallet not in self.call("listwallets"):
+                return None
+            return self.call("gettransaction", display, True, wallet=self.wallet)
+        except JSONRPCException:
+            return None
 
     def broadcast(self, tx: Transaction) -> bytes:
         try:

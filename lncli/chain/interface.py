@@ -23,9 +23,11 @@ class ChainError(LncliError):
 
 
 class TxRejected(RefusedError):
-    """``broadcast`` refused a transaction. ``reason`` is in bitcoind's words
-    (e.g. ``bad-txns-inputs-missingorspent``, ``non-mandatory-script-verify-flag (...)``,
-    ``non-BIP68-final``, ``non-final``, ``bad-txns-in-belowout``, ``txn-mempool-conflict``)."""
+    """``broadcast`` refused a transaction. ``reason`` is bitcoind's (v29) full reject string, e.g.
+    ``bad-txns-inputs-missingorspent``, ``non-BIP68-final``, ``non-final``, ``bad-txns-in-belowout,
+    value in (0.0001) < value out (0.00010001)``, ``mempool-script-verify-flag-failed (...), input 0
+    of TXID (wtxid WTXID), spending TXID:N``, ``insufficient fee, rejecting replacement TXID; ...``;
+    ``lncli.chain.validation.reject_code(reason)`` is its code alone."""
 
     def __init__(self, reason: str, txid: str | None = None):
         self.reason = reason

@@ -155,6 +155,7 @@ class Wallet:
         account = self._root.child(84 + HARDENED).child(coin + HARDENED).child(HARDENED)
         self._chains: dict[int, ExtendedKey] = {RECEIVE: account.child(RECEIVE), CHANGE: account.child(CHANGE)}
         self._keys: dict[bytes, tuple[bytes, bytes]] = {}  # script -> (privkey, pubkey)
+        self._mempool_seen: dict[bytes, Transaction | None] = {}  # txid -> tx if it concerns us
         self.db = open_db(self.path, {"wallet": MIGRATIONS})
         fpr = self._root.fingerprint.hex()
         row = self.db.execute("SELECT value FROM wallet_meta WHERE key='fingerprint'").fetchone()
@@ -301,13 +302,34 @@ class Wallet:
         return tip_height
 
     def _sync_mempool(self, scripts: set[bytes]) -> None:
+        """Apply the mempool's transactions that touch this wallet. Each mempool txid is fetched
+        once per process (``_mempool_seen`` remembers the ones that concern us, and None for the
+        rest), so a busy bitcoind mempool costs one ``getrawmempool`` per sync plus one call per
+        new transaction, not one per transaction at every sync."""
         backend = self._need_backend()
         in_pool = set(backend.mempool_txids())
-        txs = []
+        seen = self._mempool_seen
+        for txid in [t for t in seen if t not in in_pool]:
+            del seen[txid]
+        fresh = []
         for txid in in_pool:
-            st = backend.get_transaction(txid)
-            if st is not None and st.confirmations == 0:
-                txs.append(st.tx)
+            if txid not in seen:
+                st = backend.get_transaction(txid)
+                if st is not None and st.confirmations == 0:
+                    fresh.append(st.tx)
+                else:
+                    seen[txid] = None
+        changed = True
+        while changed:  # a child that spends a relevant parent is relevant too, in any order
+            changed = False
+            for tx in list(fresh):
+                if self._touches_wallet(tx, scripts, seen):
+                    seen[tx.txid()] = tx
+                    fresh.remove(tx)
+                    changed = True
+        for tx in fresh:
+            seen[tx.txid()] = None
+        txs = [tx for tx in seen.values() if tx is not None]
         with transaction(self.db):
             # forget mempool entries that are gone (mined ones were updated by the block scan)
             for r in self.db.execute("SELECT txid FROM wallet_utxos WHERE height IS NULL").fetchall():
@@ -320,6 +342,17 @@ class Wallet:
                     self.db.execute("UPDATE wallet_utxos SET spent_txid=NULL WHERE spent_txid=? AND spent_height IS NULL", (r[0],))
             for tx in txs:
                 self._apply_tx(tx, None, scripts)
+
+    def _touches_wallet(self, tx: Transaction, scripts: set[bytes], seen: dict) -> bool:
+        if any(out.script_pubkey in scripts for out in tx.outputs):
+            return True
+        for txin in tx.inputs:
+            p = txin.prevout
+            if seen.get(p.txid) is not None:
+                return True
+            if self.db.execute("SELECT 1 FROM wallet_utxos WHERE txid=? AND vout=?", (p.txid, p.vout)).fetchone():
+                return True
+        return False
 
     def _reset_scan(self) -> None:
         with transaction(self.db):

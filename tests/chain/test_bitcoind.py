@@ -245,6 +245,41 @@ def test_real_bitcoind_fund_path(bitcoind):
     assert st.confirmations == 1 and st.block_height == bitcoind.tip()[0]
 
 
+def test_real_bitcoind_fee_estimate_on_empty_regtest(bitcoind):
+    # estimatesmartfee has no data on a fresh regtest chain: the floor, 253 sat/kw
+    assert "feerate" not in bitcoind.call("estimatesmartfee", 6)
+    assert bitcoind.estimate_feerate_per_kw() == bitcoind.estimate_feerate_per_kw(1) == 253
+
+
+def test_real_bitcoind_without_txindex(request, tmp_path):
+    from lncli.bitcoin.address import address_to_script
+    from tests.bitcoind import start_or_skip
+    from tests.chain.test_contract import KEY
+
+    b = start_or_skip(request, tmp_path / "btc", txindex=False).backend()
+    [h] = b.mine(1, KEY.spk)
+    coinbase = b.block(h).txs[0].txid()
+    addr = b.new_bitcoind_address()
+    txid = b.send_from_wallet(addr, 1_000_000)  # mines 101 blocks to bitcoind's wallet first
+    assert b.get_transaction(txid).confirmations == 0  # the mempool needs no index
+    b.mine(1, address_to_script(addr, "regtest"))
+    st = b.get_transaction(txid)  # confirmed: found through bitcoind's wallet
+    assert st.confirmations == 1 and st.block_height == b.tip()[0] and st.tx.txid() == txid
+    assert b.get_transaction(coinbase) is None  # not in the wallet, no index: unknown, not an error
+
+
+def test_real_bitcoind_cookie_auth(request, tmp_path):
+    from tests.bitcoind import start_or_skip
+
+    node = start_or_skip(request, tmp_path / "btc", cookie=True)
+    assert node.backend().tip()[0] == 0
+    b = BitcoindBackend("regtest", rpcport=node.rpcport, bitcoindatadir=node.datadir)
+    assert b.info().blocks == 0
+    wrong = BitcoindBackend("regtest", rpcport=node.rpcport, rpcuser="regtest", rpcpassword="regtest")
+    with pytest.raises(BackendUnreachable, match="authentication failed"):
+        wrong.tip()
+
+
 # the shared contract suite, run against the real bitcoind (skipped without one)
 try:
     from tests.chain import test_contract as _contract
