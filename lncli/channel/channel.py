@@ -194,7 +194,6 @@ _HEX = (
 )
 
 
-
 _PARSED: dict[bytes, _PublicKey] = {}  # basepoints parsed once per process (a few per channel)
 
 

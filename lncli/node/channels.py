@@ -19,10 +19,11 @@ transactions (depth and the real short_channel_id go to ``funding_confirmed``), 
 funding outputs (mutual close settled; the peer's commitment), and HTLC expiry
 (``expiring_htlcs``: an offered HTLC past its ``cltv_expiry`` fails the channel, BOLT 2).
 
-Monitor updates are written to the ``channel_monitor_queue`` table in the channel's
-transaction, then handed to the chain watcher (:class:`lncli.monitor.watcher.ChainWatcher`,
-which persists them in its own store) and removed from the queue; what a crash left in the
-queue is handed over at the next start. The watcher sweeps our outputs after a force close
+Monitor updates are applied and written by the chain watcher
+(:class:`lncli.monitor.watcher.ChainWatcher`, whose store shares the node's connection) inside
+the channel's transaction; without a watcher, or if it refuses one, they wait in the
+``channel_monitor_queue`` table and are handed over at the next start. Outcomes committed during
+one event-loop callback share one transaction (group commit, :meth:`ChannelManager.commit`). The watcher sweeps our outputs after a force close
 (ours or the peer's) and answers a revoked commitment with justice.
 """
 
@@ -339,6 +340,9 @@ class ChannelManager:
                     follow.extend(self.payments.settle_incoming(e, event))
                 except ChannelError as exc:  # settled again at the next start
                     log.warning("channel %s: settling HTLC %d: %s", e.channel_id.hex(), event.htlc_id, exc)
+                except Exception:  # noqa: BLE001 - a bug here must not lose the state being committed
+                    log.exception("channel %s: settling HTLC %d failed (retried at the next start)",
+                                  e.channel_id.hex(), event.htlc_id)
         if follow.messages or follow.monitor_updates or follow.events:
             out.extend(follow)
             return True
