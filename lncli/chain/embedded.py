@@ -340,8 +340,10 @@ class EmbeddedChain:
             conn = self.conn
             if conn.execute("SELECT 1 FROM chain_mempool WHERE txid=?", (txid,)).fetchone():
                 return txid  # already accepted: bitcoind returns the txid too
-            if conn.execute("SELECT 1 FROM chain_txs WHERE txid=?", (txid,)).fetchone():
-                raise TxRejected("txn-already-known", tx.txid_hex())
+            if conn.execute("SELECT 1 FROM chain_utxos WHERE txid=? LIMIT 1", (txid,)).fetchone():
+                # bitcoind's sendrawtransaction, for a confirmed tx with an unspent output (one
+                # whose outputs are all spent gets bad-txns-inputs-missingorspent, as there)
+                raise TxRejected("Transaction outputs already in utxo set", tx.txid_hex())
             ctx = self._context()
             next_height = ctx.next_height
 

@@ -33,7 +33,8 @@ __all__ = ["ChainWatcher", "penalty_tx", "penalty_tx_for_channel"]
 log = logging.getLogger("lncli.monitor")
 
 #: rejections that only mean "already there" when we rebroadcast
-_BENIGN = ("txn-already-in-mempool", "txn-already-known", "transaction already in block chain")
+_BENIGN = ("txn-already-in-mempool", "txn-already-known", "Transaction outputs already in utxo set",
+           "transaction already in block chain")
 
 
 class ChainWatcher:

@@ -160,6 +160,9 @@ def test_broadcast_confirm_and_scan(funded):
     assert (out.txid, out.vout, out.value_sat) == (txid, 0, value - 10_000)
     backend.mine(1)
     assert backend.get_transaction(txid).confirmations == 2
+    with pytest.raises(TxRejected) as e:  # sent again once confirmed
+        backend.broadcast(tx)
+    assert e.value.reason == "Transaction outputs already in utxo set"
 
 
 def test_unknown_tx(backend):

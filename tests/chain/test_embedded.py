@@ -149,8 +149,12 @@ def test_mempool_chain_mined_in_order(chain, coins):
     [h] = chain.mine(1)
     txids = [t.txid() for t in chain.block(h).txs]
     assert txids[1:] == [a.txid(), b.txid(), c.txid()]
-    with pytest.raises(TxRejected, match="txn-already-known"):
+    with pytest.raises(TxRejected) as e:  # b spent a's only output
         chain.broadcast(a)
+    assert e.value.reason == "bad-txns-inputs-missingorspent"
+    with pytest.raises(TxRejected) as e:  # c's output is unspent
+        chain.broadcast(c)
+    assert e.value.reason == "Transaction outputs already in utxo set"
     assert chain.verify_integrity() == chain.tip()[0]
 
 
