@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -11,85 +10,60 @@ import subprocess
 import sys
 import time
 
-import pytest
+
+from tests.e2e.procs import lncli, one_line_error, out
 
 _SCRIPT = os.path.join(os.path.dirname(sys.executable), "lncli")
 LNCLI = [_SCRIPT] if os.path.exists(_SCRIPT) else [sys.executable, "-m", "lncli"]  # the console script
 
 
-@pytest.fixture
-def env(tmp_path):
-    e = dict(os.environ)
-    e["LNCLI_CHAINDIR"] = str(tmp_path / "chain")
-    e.pop("LNCLI_DATADIR", None)
-    e.pop("LNCLI_NETWORK", None)
-    return e
-
-
-def run(env, datadir, *args, check=True):
-    r = subprocess.run([*LNCLI, "--datadir", str(datadir), *args], env=env, capture_output=True, text=True, timeout=120)
-    if check:
-        assert r.returncode == 0, r.stderr
-    return r
-
-
-def j(r):
-    return json.loads(r.stdout)
-
-
-def one_line_error(r, code):
-    assert r.returncode == code, (r.returncode, r.stdout, r.stderr)
-    assert r.stderr.startswith("lncli: error: ") and len(r.stderr.strip().splitlines()) == 1
-    return r.stderr
-
-
 def test_chain_status_fund_mine_wallet(env, tmp_path):
     d = tmp_path / "a"
-    st = j(run(env, d, "chain-status"))
+    st = out(lncli(env, d, "chain-status"))
     assert set(st) == {"chain", "blocks", "headers", "verification_progress", "difficulty", "best_block_hash",
                        "mempool_size", "backend", "version", "location"}
     assert st["chain"] == "regtest" and st["backend"] == "embedded" and st["blocks"] == 0
     assert not (d / "regtest" / "wallet.sqlite3").exists()  # chain-status never creates a wallet
 
-    f = j(run(env, d, "fund", "0.25btc"))
+    f = out(lncli(env, d, "fund", "0.25btc"))
     assert f["amount_sat"] == 25_000_000 and f["confirmations"] == 1 and f["address"].startswith("bcrt1q")
     assert f["balance_sat"] > 25_000_000
 
-    st = j(run(env, d, "chain-status"))
+    st = out(lncli(env, d, "chain-status"))
     assert st["wallet_balance"]["confirmed_sat"] == f["balance_sat"] and st["blocks"] == 102
-    assert "verification" in run(env, d, "-H", "chain-status").stdout
+    assert "verification" in lncli(env, d, "-H", "chain-status").stdout
 
-    m = j(run(env, d, "mine", "2"))
+    m = out(lncli(env, d, "mine", "2"))
     assert m["mined"] == 2 and m["height"] == 104 and len(m["block_hashes"]) == 2
 
-    utxos = j(run(env, d, "wallet", "utxos"))
+    utxos = out(lncli(env, d, "wallet", "utxos"))
     assert any(u["value_sat"] == 25_000_000 and u["address"] == f["address"] for u in utxos)
-    bal = j(run(env, d, "wallet", "balance"))
+    bal = out(lncli(env, d, "wallet", "balance"))
     assert bal["confirmed_sat"] == sum(u["value_sat"] for u in utxos) == f["balance_sat"]
 
     # a second node on the same chain (shared LNCLI_CHAINDIR) gets paid
-    other = j(run(env, tmp_path / "b", "wallet", "address"))["address"]
-    s = j(run(env, d, "wallet", "send", other, "10000sat"))
+    other = out(lncli(env, tmp_path / "b", "wallet", "address"))["address"]
+    s = out(lncli(env, d, "wallet", "send", other, "10000sat"))
     assert s["fee_sat"] > 0
-    run(env, d, "mine", "1")
-    assert j(run(env, tmp_path / "b", "wallet", "balance"))["confirmed_sat"] == 10_000
+    lncli(env, d, "mine", "1")
+    assert out(lncli(env, tmp_path / "b", "wallet", "balance"))["confirmed_sat"] == 10_000
 
     # fund again reuses the mature coins: no new 101 blocks
-    f2 = j(run(env, d, "fund", "1000sat"))
-    assert f2["confirmations"] == 1 and j(run(env, d, "chain-status"))["blocks"] == 106
+    f2 = out(lncli(env, d, "fund", "1000sat"))
+    assert f2["confirmations"] == 1 and out(lncli(env, d, "chain-status"))["blocks"] == 106
 
 
 def test_errors(env, tmp_path):
     d = tmp_path / "a"
-    assert "regtest only" in one_line_error(run(env, d, "--network", "testnet", "mine", "1", check=False), 1)
-    err = one_line_error(run(env, d, "--network", "signet", "chain-status", check=False), 1)
+    assert "regtest only" in one_line_error(lncli(env, d, "--network", "testnet", "mine", "1", check=False), 1)
+    err = one_line_error(lncli(env, d, "--network", "signet", "chain-status", check=False), 1)
     assert "no bitcoind configured for signet" in err
-    one_line_error(run(env, d, "mine", "1", "--address", "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", check=False), 1)
-    one_line_error(run(env, d, "fund", "12abc", check=False), 1)
-    addr = j(run(env, tmp_path / "b", "wallet", "address"))["address"]
-    err = one_line_error(run(env, d, "wallet", "send", addr, "1btc", check=False), 1)
+    one_line_error(lncli(env, d, "mine", "1", "--address", "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", check=False), 1)
+    one_line_error(lncli(env, d, "fund", "12abc", check=False), 1)
+    addr = out(lncli(env, tmp_path / "b", "wallet", "address"))["address"]
+    err = one_line_error(lncli(env, d, "wallet", "send", addr, "1btc", check=False), 1)
     assert "insufficient funds: have 0 sat, need" in err and "(fund this wallet with: lncli fund)" in err
-    one_line_error(run(env, d, "wallet", "send", "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx", "1000", check=False), 1)
+    one_line_error(lncli(env, d, "wallet", "send", "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx", "1000", check=False), 1)
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -97,14 +71,14 @@ def test_errors(env, tmp_path):
     (d).mkdir(exist_ok=True)
     (d / "lncli.conf").write_text(f"rpcport={port}\n")
     for cmd in (["chain-status"], ["mine", "1"], ["fund"], ["wallet", "balance"]):
-        err = one_line_error(run(env, d, *cmd, check=False), 3)
+        err = one_line_error(lncli(env, d, *cmd, check=False), 3)
         assert f"cannot reach bitcoind at 127.0.0.1:{port}" in err
 
 
 def test_offline_fund_prints_deposit_address(env, tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "lncli.conf").write_text("[signet]\nrpcport=1\n")
-    r = j(run(env, tmp_path / "a", "--network", "signet", "fund"))
+    r = out(lncli(env, tmp_path / "a", "--network", "signet", "fund"))
     assert r["funded"] is False and r["address"].startswith("tb1q")
 
 
@@ -137,9 +111,9 @@ def test_kill_9_during_fund_and_mine(env, tmp_path):
     rng = random.Random(1234)
     d = tmp_path / "a"
     chaindir = tmp_path / "chain"
-    run(env, d, "wallet", "address")  # create the seed and wallet
+    lncli(env, d, "wallet", "address")  # create the seed and wallet
     for i in range(6):
-        args = ["fund", "0.1btc"] if i % 2 == 0 else ["mine", "30", "--address", j(run(env, d, "wallet", "address"))["address"]]
+        args = ["fund", "0.1btc"] if i % 2 == 0 else ["mine", "30", "--address", out(lncli(env, d, "wallet", "address"))["address"]]
         p = subprocess.Popen([*LNCLI, "--datadir", str(d), *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(0.15, 0.6))
         p.send_signal(signal.SIGKILL)
@@ -148,5 +122,5 @@ def test_kill_9_during_fund_and_mine(env, tmp_path):
         assert a.total_sat == b.total_sat == utxo_sum, (i, a, b)
         assert a.confirmed_sat == b.confirmed_sat
     # and the wallet still works afterwards
-    r = j(run(env, d, "fund", "0.1btc"))
+    r = out(lncli(env, d, "fund", "0.1btc"))
     assert r["confirmations"] == 1

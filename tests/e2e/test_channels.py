@@ -13,36 +13,13 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.e2e.procs import ROOT, lncli, out  # noqa: F401 - re-exported to other e2e tests
+
 SEEDS = {name: hashlib.sha256(b"e2e channels " + name.encode()).hexdigest() for name in "abc"}
 TO_SELF_DELAY = 5
-
-
-@pytest.fixture
-def env(tmp_path):
-    e = dict(os.environ)
-    e["LNCLI_CHAINDIR"] = str(tmp_path / "chain")
-    e.pop("LNCLI_DATADIR", None)
-    e.pop("LNCLI_NETWORK", None)
-    return e
-
-
-def lncli(env, datadir, *args, check=True, timeout=60):
-    p = subprocess.run(
-        [sys.executable, "-m", "lncli", "--datadir", str(datadir), *args],
-        capture_output=True, text=True, cwd=ROOT, env=env, timeout=timeout,
-    )
-    if check and p.returncode != 0:
-        raise AssertionError(f"lncli {' '.join(args)} -> {p.returncode}: {p.stderr}")
-    return p
-
-
-def out(p):
-    return json.loads(p.stdout)
 
 
 class Nodes:

@@ -3,39 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.e2e.procs import lncli, out
 
-
-@pytest.fixture
-def env(tmp_path):
-    e = dict(os.environ)
-    e["LNCLI_CHAINDIR"] = str(tmp_path / "chain")
-    e.pop("LNCLI_DATADIR", None)
-    e.pop("LNCLI_NETWORK", None)
-    return e
-
-
-def lncli(env, datadir, *args, check=True, input=None):
-    p = subprocess.run(
-        [sys.executable, "-m", "lncli", "--datadir", str(datadir), *args],
-        capture_output=True, text=True, cwd=ROOT, env=env, timeout=60, input=input,
-    )
-    if check and p.returncode != 0:
-        raise AssertionError(f"lncli {' '.join(args)} -> {p.returncode}: {p.stderr}")
-    return p
-
-
-def out(p):
-    return json.loads(p.stdout)
 
 
 @pytest.fixture
