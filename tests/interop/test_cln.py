@@ -24,13 +24,14 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.bitcoind import BITCOIND, RegtestBitcoind, free_port, start_or_skip
-from tests.e2e.test_channels import lncli, out, wait
+from tests.e2e.test_channels import ROOT, lncli, out, wait
 
 LIGHTNINGD = shutil.which("lightningd")
 LIGHTNING_CLI = shutil.which("lightning-cli")
@@ -93,6 +94,8 @@ class Cln:
             time.sleep(0.2)
 
     def rpc(self, method: str, *args, timeout: float = 30, **kw):
+        """``lightning-cli method args...``, or with keywords only, ``lightning-cli -k method k=v...``."""
+        assert not (args and kw), "positional or keyword parameters, not both"
         argv = [LIGHTNING_CLI, "--network=regtest", f"--lightning-dir={self.dir}", "-N", "none"]
         if kw:
             argv += ["-k", method, *(f"{k}={v}" for k, v in kw.items())]
@@ -371,6 +374,49 @@ def test_c_payments_both_ways(ln, cln, lncli_channel):
     expect = start - 20_000_000 + 3_000_000 - sum(i * 1_000_000 + i for i in range(1, 4)) + sum(
         i * 500_000 + 7 for i in range(1, 4))
     assert agree_all(ln, cln) == expect
+
+
+def test_c2_concurrent_payments(ln, cln, lncli_channel):
+    """Several HTLCs in flight each way at once: batched update_add_htlc / commitment_signed /
+    revoke_and_ack in both directions."""
+    start = agree_all(ln, cln)
+    invs_cln = [cln.rpc("invoice", 1_000_000 + i, f"conc-{time.monotonic_ns()}-{i}", "c")["bolt11"] for i in range(6)]
+    invs_ln = [ln.json("invoice", "create", f"{700_000 + i}msat")["bolt11"] for i in range(6)]
+    procs = [subprocess.Popen([sys.executable, "-m", "lncli", "--datadir", str(ln.dir), "pay", b], cwd=ROOT,
+                              env=ln.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for b in invs_cln]
+    procs += [subprocess.Popen([LIGHTNING_CLI, "--network=regtest", f"--lightning-dir={cln.dir}", "-N", "none",
+                                "pay", b], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+              for b in invs_ln]
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=60)
+        assert p.returncode == 0, (stdout, stderr, cln.tail(20))
+    expect = start - sum(1_000_000 + i for i in range(6)) + sum(700_000 + i for i in range(6))
+    assert agree_all(ln, cln) == expect
+
+
+def test_c3_failed_payments_both_ways(ln, cln, lncli_channel):
+    """BOLT 4 failures in both directions leave both balances where they were."""
+    start = agree_all(ln, cln)
+    # CLN forgets an invoice: our HTLC comes back with incorrect_or_unknown_payment_details
+    label = f"gone-{time.monotonic_ns()}"
+    inv = cln.rpc("invoice", 2_000_000, label, "deleted")
+    cln.rpc("delinvoice", label, "unpaid")
+    p = ln("pay", inv["bolt11"], check=False)
+    assert p.returncode == 1 and "incorrect_or_unknown_payment_details" in p.stderr, p.stderr
+    # CLN pays one of our invoices with the wrong payment_secret: we fail it the same way
+    ours = ln.json("invoice", "create", "5000sat")
+    scid = cln.channel(lncli_channel)["short_channel_id"]
+    route = [{"id": ln.id, "channel": scid, "amount_msat": 5_000_000, "delay": 40}]
+    cln.rpc("sendpay", route=json.dumps(route), payment_hash=ours["payment_hash"], payment_secret="11" * 32)
+    with pytest.raises(ClnError) as e:
+        cln.rpc("waitsendpay", ours["payment_hash"], 30)
+    assert e.value.code == 203 and "WIRE_INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS" in e.value.message  # final node, permanent
+    assert agree_all(ln, cln) == start
+    # amounts below both dust limits ride as trimmed HTLCs; the commitments still agree
+    lncli_pays(ln, cln, 1_000)
+    cln_pays(ln, cln, 2_500)
+    assert agree_all(ln, cln) == start - 1_000 + 2_500
 
 
 # ---------------------------------------------------------------------------------------------
