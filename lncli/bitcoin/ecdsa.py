@@ -12,7 +12,9 @@ Three signature forms are in use:
 
 from __future__ import annotations
 
-from coincurve import PrivateKey, PublicKey
+from coincurve._libsecp256k1 import ffi as _ffi
+from coincurve._libsecp256k1 import lib as _lib
+from coincurve.context import GLOBAL_CONTEXT as _GLOBAL_CONTEXT
 
 from lncli.errors import DecodeError
 
@@ -39,6 +41,14 @@ __all__ = [
 CURVE_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _HALF_ORDER = CURVE_ORDER // 2
 
+# libsecp256k1 straight through coincurve's cffi binding: no key objects (coincurve's PrivateKey
+# computes its public keys, two point multiplications, before it can sign), no DER round trips.
+_CTX = _GLOBAL_CONTEXT.ctx
+_NULL = _ffi.NULL
+_COMPRESSED = _lib.SECP256K1_EC_COMPRESSED
+_UNCOMPRESSED = _lib.SECP256K1_EC_UNCOMPRESSED
+_PARSED: dict[bytes, object] = {}  # SEC encoding -> parsed point (peers' keys are verified against often)
+
 
 def _check_digest(msg32: bytes) -> None:
     if len(msg32) != 32:
@@ -49,20 +59,50 @@ def _check_digest(msg32: bytes) -> None:
 # Keys
 
 
+def _secret(privkey: bytes) -> bytes:
+    if not isinstance(privkey, (bytes, bytearray)) or len(privkey) != 32:
+        raise ValueError("a private key is 32 bytes")
+    return bytes(privkey)
+
+
 def pubkey_from_privkey(privkey: bytes, compressed: bool = True) -> bytes:
     """The SEC public key (33 bytes compressed, or 65) of a 32-byte private key."""
-    return PublicKey.from_secret(privkey).format(compressed)
+    point = _ffi.new("secp256k1_pubkey *")
+    if not _lib.secp256k1_ec_pubkey_create(_CTX, point, _secret(privkey)):
+        raise ValueError("not a valid secp256k1 private key (zero or not below the group order)")
+    return _serialize(point, compressed)
+
+
+def _serialize(point, compressed: bool = True) -> bytes:
+    n = 33 if compressed else 65
+    out = _ffi.new("unsigned char[65]")
+    size = _ffi.new("size_t *", n)
+    _lib.secp256k1_ec_pubkey_serialize(_CTX, out, size, point, _COMPRESSED if compressed else _UNCOMPRESSED)
+    return _ffi.buffer(out, n)[:]
+
+
+def _parsed_pubkey(pubkey: bytes):
+    """The libsecp256k1 point of a SEC-encoded public key (cached; read-only), or None."""
+    if type(pubkey) is not bytes:
+        if not isinstance(pubkey, (bytes, bytearray)):
+            return None
+        pubkey = bytes(pubkey)
+    p = _PARSED.get(pubkey)
+    if p is None:
+        if len(pubkey) not in (33, 65):
+            return None
+        p = _ffi.new("secp256k1_pubkey *")
+        if not _lib.secp256k1_ec_pubkey_parse(_CTX, p, pubkey, len(pubkey)):
+            return None
+        if len(_PARSED) >= 4096:
+            _PARSED.clear()
+        _PARSED[pubkey] = p
+    return p
 
 
 def is_valid_pubkey(pubkey: bytes) -> bool:
     """True if ``pubkey`` is a valid SEC-encoded point (33 or 65 bytes)."""
-    if len(pubkey) not in (33, 65):
-        return False
-    try:
-        PublicKey(pubkey)
-    except Exception:  # coincurve raises ValueError / TypeError
-        return False
-    return True
+    return _parsed_pubkey(pubkey) is not None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -174,15 +214,42 @@ def compact_to_der(sig64: bytes) -> bytes:
 # Sign / verify
 
 
+def _sign(privkey: bytes, msg32: bytes):
+    _check_digest(msg32)
+    sig = _ffi.new("secp256k1_ecdsa_signature *")
+    # default nonce function: RFC 6979; libsecp256k1 always produces low-S
+    if not _lib.secp256k1_ecdsa_sign(_CTX, sig, bytes(msg32), _secret(privkey), _NULL, _NULL):
+        raise ValueError("not a valid secp256k1 private key (zero or not below the group order)")
+    return sig
+
+
 def sign(privkey: bytes, msg32: bytes) -> bytes:
     """Sign a 32-byte digest: DER, low-S, RFC 6979 deterministic."""
-    _check_digest(msg32)
-    return PrivateKey(privkey).sign(msg32, hasher=None)
+    sig = _sign(privkey, msg32)
+    out = _ffi.new("unsigned char[72]")
+    size = _ffi.new("size_t *", 72)
+    _lib.secp256k1_ecdsa_signature_serialize_der(_CTX, out, size, sig)
+    return _ffi.buffer(out, size[0])[:]
 
 
 def sign_compact(privkey: bytes, msg32: bytes) -> bytes:
     """Sign a 32-byte digest; the 64-byte ``r || s`` form (Lightning wire format)."""
-    return der_to_compact(sign(privkey, msg32))
+    sig = _sign(privkey, msg32)
+    out = _ffi.new("unsigned char[64]")
+    _lib.secp256k1_ecdsa_signature_serialize_compact(_CTX, out, sig)
+    return _ffi.buffer(out, 64)[:]
+
+
+def _verify64(pubkey: bytes, msg32: bytes, sig64: bytes) -> bool:
+    """libsecp256k1 verification of ``r || s``: False for r or s out of range, high S, a bad
+    pubkey or a wrong signature."""
+    point = _parsed_pubkey(pubkey)
+    if point is None:
+        return False
+    sig = _ffi.new("secp256k1_ecdsa_signature *")
+    if not _lib.secp256k1_ecdsa_signature_parse_compact(_CTX, sig, sig64):
+        return False
+    return bool(_lib.secp256k1_ecdsa_verify(_CTX, sig, bytes(msg32), point))
 
 
 def verify(pubkey: bytes, msg32: bytes, der_sig: bytes, *, require_low_s: bool = True) -> bool:
@@ -201,20 +268,15 @@ def verify(pubkey: bytes, msg32: bytes, der_sig: bytes, *, require_low_s: bool =
     if s > _HALF_ORDER:
         if require_low_s:
             return False
-        der_sig = encode_der_signature(r, CURVE_ORDER - s)
-    try:
-        return PublicKey(pubkey).verify(der_sig, msg32, hasher=None)
-    except Exception:  # invalid pubkey encoding
-        return False
+        s = CURVE_ORDER - s
+    return _verify64(pubkey, msg32, r.to_bytes(32, "big") + s.to_bytes(32, "big"))
 
 
 def verify_compact(pubkey: bytes, msg32: bytes, sig64: bytes) -> bool:
     """Verify a 64-byte ``r || s`` signature (low-S required, as BOLT 2 peers produce)."""
-    try:
-        der = compact_to_der(sig64)
-    except DecodeError:
+    if len(msg32) != 32 or not isinstance(sig64, (bytes, bytearray)) or len(sig64) != 64:
         return False
-    return verify(pubkey, msg32, der)
+    return _verify64(pubkey, msg32, bytes(sig64))
 
 
 # ---------------------------------------------------------------------------------------------

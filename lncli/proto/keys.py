@@ -24,9 +24,12 @@ Points are 33-byte compressed SEC1 encodings, secrets 32-byte big-endian scalars
 
 from __future__ import annotations
 
+from functools import lru_cache
 from hashlib import sha256
 
-from coincurve import PrivateKey, PublicKey
+from coincurve._libsecp256k1 import ffi as _ffi
+from coincurve._libsecp256k1 import lib as _lib
+from coincurve.context import GLOBAL_CONTEXT as _GLOBAL_CONTEXT
 
 from lncli.errors import DecodeError
 
@@ -54,19 +57,43 @@ _MASK24 = 0xFFFFFF
 _LOCKTIME_TOP = 0x20 << 24
 _SEQUENCE_TOP = 0x80 << 24
 
+# libsecp256k1 through coincurve's cffi binding (no key objects: coincurve's PrivateKey makes two
+# point multiplications before anything else).
+_CTX = _GLOBAL_CONTEXT.ctx
+_COMPRESSED = _lib.SECP256K1_EC_COMPRESSED
+
 
 # --- input checking -------------------------------------------------------------------------
 
 
-def _point(value: bytes, name: str) -> PublicKey:
+def _point(value: bytes, name: str):
+    """A fresh (mutable) libsecp256k1 point of a 33-byte compressed encoding."""
     if not isinstance(value, (bytes, bytearray)) or len(value) != 33:
         raise DecodeError(f"{name} must be a 33-byte compressed point")
     if value[0] not in (2, 3):
         raise DecodeError(f"{name} is not a compressed point (first byte must be 02 or 03)")
-    try:
-        return PublicKey(bytes(value))
-    except Exception as exc:  # coincurve raises ValueError for points not on the curve
-        raise DecodeError(f"{name} is not a valid secp256k1 point") from exc
+    p = _ffi.new("secp256k1_pubkey *")
+    if not _lib.secp256k1_ec_pubkey_parse(_CTX, p, bytes(value), 33):
+        raise DecodeError(f"{name} is not a valid secp256k1 point")
+    return p
+
+
+def _format(point) -> bytes:
+    out = _ffi.new("unsigned char[33]")
+    size = _ffi.new("size_t *", 33)
+    _lib.secp256k1_ec_pubkey_serialize(_CTX, out, size, point, _COMPRESSED)
+    return _ffi.buffer(out, 33)[:]
+
+
+@lru_cache(maxsize=256)
+def _pubkey_of(secret: bytes) -> bytes:
+    """``secret * G`` (compressed) of a checked secret; the same secrets come back often (a
+    channel's basepoint secrets; each per-commitment secret is checked by the channel and again
+    by its monitor)."""
+    p = _ffi.new("secp256k1_pubkey *")
+    if not _lib.secp256k1_ec_pubkey_create(_CTX, p, secret):  # pragma: no cover - checked by _scalar
+        raise DecodeError("not a valid secp256k1 secret")
+    return _format(p)
 
 
 def _scalar(value: bytes, name: str) -> int:
@@ -90,7 +117,7 @@ def _to_secret(k: int) -> bytes:
 def per_commitment_point(secret: bytes) -> bytes:
     """``per_commitment_point = per_commitment_secret * G`` (33 bytes, compressed)."""
     _scalar(secret, "per_commitment_secret")
-    return PrivateKey(bytes(secret)).public_key.format(compressed=True)
+    return _pubkey_of(bytes(secret))
 
 
 def derive_pubkey(basepoint: bytes, per_commitment_point: bytes) -> bytes:
@@ -101,17 +128,16 @@ def derive_pubkey(basepoint: bytes, per_commitment_point: bytes) -> bytes:
     base = _point(basepoint, "basepoint")
     _point(per_commitment_point, "per_commitment_point")
     tweak = sha256(bytes(per_commitment_point) + bytes(basepoint)).digest()
-    try:
-        return base.add(tweak).format(compressed=True)
-    except Exception as exc:  # tweak >= n or result at infinity: negligible
-        raise DecodeError("key derivation failed: tweak out of range") from exc
+    if not _lib.secp256k1_ec_pubkey_tweak_add(_CTX, base, tweak):  # tweak >= n or infinity: negligible
+        raise DecodeError("key derivation failed: tweak out of range")
+    return _format(base)
 
 
 def derive_privkey(basepoint_secret: bytes, per_commitment_point: bytes) -> bytes:
     """``basepoint_secret + SHA256(per_commitment_point || basepoint) mod n`` (32 bytes)."""
     k = _scalar(basepoint_secret, "basepoint_secret")
     _point(per_commitment_point, "per_commitment_point")
-    basepoint = PrivateKey(bytes(basepoint_secret)).public_key.format(compressed=True)
+    basepoint = _pubkey_of(bytes(basepoint_secret))
     tweak = int.from_bytes(sha256(bytes(per_commitment_point) + basepoint).digest(), "big")
     return _to_secret((k + tweak) % SECP256K1_N)
 
@@ -122,12 +148,16 @@ def derive_revocation_pubkey(revocation_basepoint: bytes, per_commitment_point: 
     rb = _point(revocation_basepoint, "revocation_basepoint")
     pcp = _point(per_commitment_point, "per_commitment_point")
     rb_b, pcp_b = bytes(revocation_basepoint), bytes(per_commitment_point)
-    try:
-        a = rb.multiply(sha256(rb_b + pcp_b).digest())
-        b = pcp.multiply(sha256(pcp_b + rb_b).digest())
-        return PublicKey.combine_keys([a, b]).format(compressed=True)
-    except Exception as exc:  # negligible: hash >= n, or the sum is the point at infinity
-        raise DecodeError("revocation key derivation failed") from exc
+    # negligible failures: a hash >= n, or the sum is the point at infinity
+    if not (
+        _lib.secp256k1_ec_pubkey_tweak_mul(_CTX, rb, sha256(rb_b + pcp_b).digest())
+        and _lib.secp256k1_ec_pubkey_tweak_mul(_CTX, pcp, sha256(pcp_b + rb_b).digest())
+    ):
+        raise DecodeError("revocation key derivation failed")
+    total = _ffi.new("secp256k1_pubkey *")
+    if not _lib.secp256k1_ec_pubkey_combine(_CTX, total, [rb, pcp], 2):
+        raise DecodeError("revocation key derivation failed")
+    return _format(total)
 
 
 def derive_revocation_privkey(revocation_basepoint_secret: bytes, per_commitment_secret: bytes) -> bytes:
@@ -135,8 +165,8 @@ def derive_revocation_privkey(revocation_basepoint_secret: bytes, per_commitment
     + per_commitment_secret * SHA256(per_commitment_point || revocation_basepoint) mod n``."""
     rs = _scalar(revocation_basepoint_secret, "revocation_basepoint_secret")
     ps = _scalar(per_commitment_secret, "per_commitment_secret")
-    rb_b = PrivateKey(bytes(revocation_basepoint_secret)).public_key.format(compressed=True)
-    pcp_b = PrivateKey(bytes(per_commitment_secret)).public_key.format(compressed=True)
+    rb_b = _pubkey_of(bytes(revocation_basepoint_secret))
+    pcp_b = _pubkey_of(bytes(per_commitment_secret))
     h1 = int.from_bytes(sha256(rb_b + pcp_b).digest(), "big")
     h2 = int.from_bytes(sha256(pcp_b + rb_b).digest(), "big")
     return _to_secret((rs * h1 + ps * h2) % SECP256K1_N)
