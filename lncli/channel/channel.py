@@ -24,7 +24,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from coincurve import PublicKey as _PublicKey
+from coincurve._libsecp256k1 import ffi as _ffi
+from coincurve._libsecp256k1 import lib as _secp
+from coincurve.context import GLOBAL_CONTEXT as _GLOBAL_CONTEXT
 
 from lncli.bitcoin.ecdsa import compact_to_der, der_to_compact
 from lncli.bitcoin.script import classify, funding_script, p2wsh_script
@@ -194,33 +196,59 @@ _HEX = (
 )
 
 
-_PARSED: dict[bytes, _PublicKey] = {}  # basepoints parsed once per process (a few per channel)
+_PARSED: dict[bytes, object] = {}  # basepoints parsed once per process (a few per channel)
+_CTX = _GLOBAL_CONTEXT.ctx
+_COMPRESSED = _secp.SECP256K1_EC_COMPRESSED
 
 
-def _parsed(point: bytes) -> _PublicKey:
+def _parsed(point: bytes):
+    """A fresh libsecp256k1 point (the tweaks change it in place) copied from the parsed
+    basepoint; ValueError if ``point`` is not one."""
     p = _PARSED.get(point)
     if p is None:
         if len(_PARSED) > 1024:
             _PARSED.clear()
-        p = _PARSED[point] = _PublicKey(point)
-    return p
+        p = _ffi.new("secp256k1_pubkey *")
+        if not isinstance(point, bytes) or len(point) != 33 or not _secp.secp256k1_ec_pubkey_parse(_CTX, p, point, 33):
+            raise ValueError("not a point")
+        _PARSED[point] = p
+    return _ffi.new("secp256k1_pubkey *", p[0])
+
+
+def _format(p) -> bytes:
+    out = _ffi.new("unsigned char[33]")
+    size = _ffi.new("size_t *", 33)
+    _secp.secp256k1_ec_pubkey_serialize(_CTX, out, size, p, _COMPRESSED)
+    return _ffi.buffer(out, 33)[:]
 
 
 def _commitment_keys(pcp: bytes, broadcaster: Basepoints, countersignatory: Basepoints) -> bolt3.CommitmentKeys:
     """``bolt3.derive_commitment_keys`` with the basepoints parsed once and the
-    per_commitment_point once per call (the same keys, from the same formulas); any bad input
-    goes to ``bolt3.derive_commitment_keys`` for its error."""
+    per_commitment_point once per call, straight through libsecp256k1 (the same keys, from the
+    same formulas); any bad input goes to ``bolt3.derive_commitment_keys`` for its error."""
     sha256 = hashlib.sha256
     pcp = bytes(pcp)
+    lib = _secp
     try:
-        point = _PublicKey(pcp)
+        point = _ffi.new("secp256k1_pubkey *")
+        if len(pcp) != 33 or not lib.secp256k1_ec_pubkey_parse(_CTX, point, pcp, 33):
+            raise ValueError("not a point")
         rb = countersignatory.revocation_basepoint
-        revocation = _PublicKey.combine_keys(
-            [_parsed(rb).multiply(sha256(rb + pcp).digest()), point.multiply(sha256(pcp + rb).digest())]
-        ).format(compressed=True)
+        base = _parsed(rb)
+        total = _ffi.new("secp256k1_pubkey *")
+        if not (
+            lib.secp256k1_ec_pubkey_tweak_mul(_CTX, base, sha256(rb + pcp).digest())
+            and lib.secp256k1_ec_pubkey_tweak_mul(_CTX, point, sha256(pcp + rb).digest())
+            and lib.secp256k1_ec_pubkey_combine(_CTX, total, [base, point], 2)
+        ):
+            raise ValueError("revocation key derivation failed")
+        revocation = _format(total)
 
-        def tweaked(base: bytes) -> bytes:
-            return _parsed(base).add(sha256(pcp + base).digest()).format(compressed=True)
+        def tweaked(b: bytes) -> bytes:
+            q = _parsed(b)
+            if not lib.secp256k1_ec_pubkey_tweak_add(_CTX, q, sha256(pcp + b).digest()):
+                raise ValueError("tweak failed")
+            return _format(q)
 
         return bolt3.CommitmentKeys(
             per_commitment_point=pcp,
@@ -234,6 +262,7 @@ def _commitment_keys(pcp: bytes, broadcaster: Basepoints, countersignatory: Base
         )
     except Exception:  # noqa: BLE001 - the reference derivation raises the proper DecodeError
         return bolt3.derive_commitment_keys(pcp, broadcaster, countersignatory)
+
 
 class Channel:
     """One channel (see the module doc). Build with :meth:`new_outbound`,
