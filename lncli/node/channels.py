@@ -378,8 +378,14 @@ class ChannelManager:
             return
         for p in batch:
             p.entry.durable = p.record
+        # every message of the batch, in order, one write per peer
+        by_peer: dict[bytes, list] = {}
         for p in batch:
-            self._send(p.entry, p.out.messages)
+            if p.out.messages:
+                by_peer.setdefault(p.entry.peer, []).extend(p.out.messages)
+        for peer_id, messages in by_peer.items():
+            self._send_to(peer_id, messages)
+        for p in batch:
             self._act(p.entry, p.out.events)
 
     def _write(self, batch: list) -> None:
@@ -538,16 +544,18 @@ class ChannelManager:
         return self.node.peers.get(node_id)
 
     def _send(self, e: Entry, messages: list) -> None:
+        self._send_to(e.peer, messages)
+
+    def _send_to(self, peer_id: bytes, messages: list) -> None:
         if not messages:
             return
-        peer = self._peer(e.peer)
+        peer = self._peer(peer_id)
         if peer is None or peer.close_reason is not None:
             return  # channel_reestablish retransmits what matters
         from lncli.node.peer import PeerError
 
         try:
-            for m in messages:
-                peer.send(m.encode())
+            peer.send_many([m.encode() for m in messages])
         except PeerError:
             pass
 

@@ -268,6 +268,16 @@ class Peer(asyncio.Protocol):
         if tcp.get_write_buffer_size() > MAX_WRITE_BUFFER:
             self.close("the peer does not read what we send (write buffer full)", abort=True)
 
+    def send_many(self, messages) -> None:
+        """:meth:`send` for several messages, in order, with one write (one system call)."""
+        if self.close_reason is not None:
+            raise PeerError(f"peer {self.short_id} is disconnected ({self.close_reason})")
+        encrypt = self.transport.encrypt_message
+        tcp = self.tcp
+        tcp.write(b"".join([encrypt(m) for m in messages]))
+        if tcp.get_write_buffer_size() > MAX_WRITE_BUFFER:
+            self.close("the peer does not read what we send (write buffer full)", abort=True)
+
     def send_warning(self, text: str, channel_id: bytes = _ZERO_CHANNEL) -> None:
         self.send(wire.encode_message("warning", channel_id=channel_id, data=text.encode()))
 
