@@ -57,9 +57,10 @@ class ClnError(AssertionError):
 class Cln:
     """One ``lightningd --network=regtest`` in the foreground of a child process."""
 
-    def __init__(self, datadir: Path, btc: RegtestBitcoind):
+    def __init__(self, datadir: Path, btc: RegtestBitcoind, extra_args: tuple[str, ...] = ()):
         self.dir = Path(datadir)
         self.btc = btc
+        self.extra_args = tuple(extra_args)
         self.port = free_port()
         self.log = self.dir / "log"
         self.proc: subprocess.Popen | None = None
@@ -74,7 +75,7 @@ class Cln:
              "--bitcoin-rpcuser=regtest", "--bitcoin-rpcpassword=regtest",
              f"--addr=127.0.0.1:{self.port}", "--developer", "--dev-fast-gossip", "--dev-bitcoind-poll=1",
              f"--funding-confirms={CLN_CONFIRMS}", "--log-level=debug", f"--log-file={self.log}",
-             "--disable-plugin=bookkeeper", "--alias=cln"],
+             "--disable-plugin=bookkeeper", "--alias=cln", *self.extra_args],
             stdout=out_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
         out_file.close()
@@ -225,15 +226,16 @@ def cln(request, tmp_path_factory, btc, ln):
     return node
 
 
-def mine(btc: RegtestBitcoind, ln: Lncli, cln: Cln | None, n: int) -> int:
-    """Mine ``n`` blocks and wait until both nodes have seen them."""
+def mine(btc: RegtestBitcoind, ln: Lncli, cln: Cln | None, n: int, *others) -> int:
+    """Mine ``n`` blocks and wait until both nodes (and ``others``) have seen them."""
     address = btc.cli("-rpcwallet=lncli", "getnewaddress").stdout.strip()
     p = btc.cli("generatetoaddress", str(n), address)
     assert p.returncode == 0, p.stderr
     height = int(btc.cli("getblockcount").stdout)
     wait(lambda: ln.height() >= height, timeout=20, what=f"lncli at height {height}")
-    if cln is not None:
-        wait(lambda: cln.height() >= height, timeout=20, what=f"CLN at height {height}")
+    for node in (cln, *others):
+        if node is not None:
+            wait(lambda: node.height() >= height, timeout=20, what=f"{node.dir.name} at height {height}")
     return height
 
 
@@ -544,3 +546,91 @@ def test_g_force_close_from_lncli_swept(btc, ln, cln):
     mine(btc, ln, cln, 1)
     swept = _wallet(ln) - before
     assert ours // 1000 - 2_000 < swept < ours // 1000  # less the commitment and sweep fees
+
+
+# ---------------------------------------------------------------------------------------------
+# (h) update_fee from CLN, (i) channel_reestablish after disconnections at every step
+
+
+@pytest.fixture(scope="module")
+def ln2(request, tmp_path_factory, btc, ln):
+    """A second lncli node (bitcoind's wallet is already funded through ``ln``)."""
+    node = Lncli(tmp_path_factory.mktemp("lncli2") / "l", btc)
+    request.addfinalizer(node.stop)
+    node.start()
+    node("fund", "0.05btc")
+    return node
+
+
+def test_h_update_fee_from_cln(btc, ln, cln, ln2):
+    """CLN (the opener) changes the commitment feerate: update_fee + commitment_signed; payments
+    and a mutual close go on at the new rate."""
+    connected(ln2, cln)
+    r = cln.rpc("fundchannel", ln2.id, 250_000)
+    cid = r["channel_id"]
+    wait(lambda: in_mempool(btc, r["txid"]), what="funding tx in the mempool")
+    mine(btc, ln, cln, 2, ln2)
+    normal_both(ln2, cln, cid)
+    cln_pays(ln2, cln, 50_000_000)
+    start = cln.channel(cid)["feerate"]["perkw"]
+    for rate in (start * 3, start * 2):
+        cln.rpc("dev-feerate", ln2.id, rate)
+        wait(lambda: cln.channel(cid)["feerate"]["perkw"] == rate, what=f"feerate {rate} committed: {cln.tail(10)}")
+        normal_both(ln2, cln, cid)
+        lncli_pays(ln2, cln, 1_000_000)
+        cln_pays(ln2, cln, 2_000_000)
+    assert agree(ln2, cln, cid) == 52_000_000
+    before = _wallet(ln2)
+    res = cln.rpc("close", cid, timeout=60)
+    assert res["type"] == "mutual"
+    mine(btc, ln, cln, 1, ln2)
+    wait(lambda: ln2.channel(cid)["state"] == "CLOSED", what="lncli CLOSED")
+    assert wait(lambda: _wallet(ln2) - before, what="lncli's wallet paid") == 52_000
+
+
+DEV_DISCONNECT = """\
+-WIRE_REVOKE_AND_ACK
++WIRE_REVOKE_AND_ACK
+-WIRE_COMMITMENT_SIGNED
++WIRE_COMMITMENT_SIGNED
+-WIRE_COMMITMENT_SIGNED
+<WIRE_REVOKE_AND_ACK
+-WIRE_COMMITMENT_SIGNED
++WIRE_UPDATE_ADD_HTLC
+<WIRE_UPDATE_FULFILL_HTLC
+<WIRE_COMMITMENT_SIGNED
+"""
+
+
+def test_i_reestablish_after_disconnects(request, tmp_path, btc, ln, ln2):
+    """A CLN that drops the connection before/after its revoke_and_ack and commitment_signed,
+    after receiving ours, and after update_fulfill_htlc (``--dev-disconnect``): each time both
+    sides reestablish, retransmit what the other lacks, and the payments complete (BOLT 2
+    message retransmission)."""
+    script = tmp_path / "dev_disconnect"
+    script.write_text(DEV_DISCONNECT)
+    cln2 = Cln(tmp_path / "cln2", btc, ("--dev-fast-reconnect", f"--dev-disconnect={script}"))
+    request.addfinalizer(cln2.stop)
+    cln2.start()
+    ln2("connect", cln2.uri, "--persist")
+    ch = ln2.json("open", cln2.id, "200000sat", "--no-wait")
+    cid = ch["channel_id"]
+    wait(lambda: in_mempool(btc, ch["funding_txid"]), what="funding tx in the mempool")
+    mine(btc, ln, cln2, CLN_CONFIRMS, ln2)
+    normal_both(ln2, cln2, cid)
+    # ln2 -> cln2: CLN's revoke_and_ack (before, after), its commitment_signed (before, after),
+    # then its commitment_signed for the fulfill (before) and after our revoke_and_ack
+    lncli_pays(ln2, cln2, 10_000_000)
+    agree(ln2, cln2, cid)  # waits for the reconnections to finish the commitment dance
+    normal_both(ln2, cln2, cid)
+    # cln2 -> ln2: CLN's commitment_signed (before: we forget its update_add_htlc), after its
+    # update_add_htlc (uncommitted again), after our update_fulfill_htlc (we send it again), after
+    # our commitment_signed
+    cln_pays(ln2, cln2, 4_000_000)
+    agree(ln2, cln2, cid)
+    normal_both(ln2, cln2, cid)
+    lncli_pays(ln2, cln2, 1_000_000)
+    assert agree(ln2, cln2, cid) == 200_000_000 - 10_000_000 + 4_000_000 - 1_000_000
+    log = cln2.log.read_text(errors="replace")
+    fired = [line for line in log.splitlines() if "dev_disconnect: " in line]
+    assert len(fired) == len(DEV_DISCONNECT.splitlines()), "\n".join(fired)
