@@ -289,6 +289,11 @@ class ChannelMonitor:
 
     def check_update(self, update: ev.MonitorUpdate) -> None:
         """Raise :class:`MonitorUpdateError` if :meth:`apply` would refuse ``update``."""
+        self._check(update, trial=True)
+
+    def _check(self, update: ev.MonitorUpdate, trial: bool) -> None:
+        """:meth:`check_update`; without ``trial`` the shachain check of a CommitmentSecret is left
+        to :meth:`apply`'s insert (which checks before it changes anything)."""
         if not isinstance(update, ev.MonitorUpdate):
             raise MonitorUpdateError(f"not a monitor update: {type(update).__name__}")
         if update.update_id <= self.latest_update_id:
@@ -311,11 +316,12 @@ class ChannelMonitor:
                 raise MonitorUpdateError(
                     f"secret for commitment {update.commitment_number}, expected commitment {expected}"
                 )
-            trial = RevocationStore.from_bytes(self.revocations.to_bytes())
-            try:
-                trial.insert_commitment_secret(update.secret, update.commitment_number)
-            except ShachainError as e:
-                raise MonitorUpdateError(f"inconsistent commitment secret: {e}") from None
+            if trial:
+                copy = RevocationStore.from_bytes(self.revocations.to_bytes())
+                try:
+                    copy.insert_commitment_secret(update.secret, update.commitment_number)
+                except ShachainError as e:
+                    raise MonitorUpdateError(f"inconsistent commitment secret: {e}") from None
             info = self.counterparty.get(update.commitment_number)
             if info is not None and per_commitment_point(update.secret) != info.per_commitment_point:
                 raise MonitorUpdateError("commitment secret does not match the commitment's per_commitment_point")
@@ -325,7 +331,7 @@ class ChannelMonitor:
 
     def apply(self, update: ev.MonitorUpdate) -> None:
         """Take one update; :class:`MonitorUpdateError` (state unchanged) if it is refused."""
-        self.check_update(update)
+        self._check(update, trial=False)
         if isinstance(update, ev.ChannelSetup):
             self.setup = update
             self._rebuild_chain_index()
@@ -342,7 +348,10 @@ class ChannelMonitor:
                 update.feerate_per_kw,
             )
         elif isinstance(update, ev.CommitmentSecret):
-            self.revocations.insert_commitment_secret(update.secret, update.commitment_number)
+            try:  # checks the secret against the stored ones before storing anything
+                self.revocations.insert_commitment_secret(update.secret, update.commitment_number)
+            except ShachainError as e:
+                raise MonitorUpdateError(f"inconsistent commitment secret: {e}") from None
             info = self.counterparty.get(update.commitment_number)
             if info is not None and not info.htlcs:
                 del self.counterparty[update.commitment_number]  # the secret rebuilds everything
