@@ -12,7 +12,9 @@ The ``*_in`` methods (:meth:`MonitorStore.apply_in`, ``add_in``, ``save_in``) wr
 caller's open transaction on the shared connection instead, so the node commits a channel's
 state and its monitor updates in one transaction (one disk sync) before sending anything.
 Loading takes the snapshot and replays the later updates. :meth:`MonitorStore.save` writes a new
-snapshot (after blocks, and every ``compact_every`` updates) and drops the updates it includes.
+snapshot (after blocks, and every ``compact_every`` updates or, once the monitor holds more
+revoked commitments and preimages than that, every as many updates as it holds) and drops the
+updates it includes.
 """
 
 from __future__ import annotations
@@ -119,7 +121,9 @@ class MonitorStore:
     def _count(self, conn, monitor: ChannelMonitor, own_transaction: bool) -> None:
         n = self._since_snapshot.get(monitor.channel_id, 0) + 1
         self._since_snapshot[monitor.channel_id] = n
-        if n >= self.compact_every:
+        # A snapshot grows with the channel's history (revoked commitments with HTLCs, preimages):
+        # taking one every max(compact_every, its size) updates keeps the cost per update flat.
+        if n >= self.compact_every and n >= len(monitor.counterparty) + len(monitor.preimages):
             if own_transaction:
                 self.save(monitor)
             else:
