@@ -634,3 +634,32 @@ def test_i_reestablish_after_disconnects(request, tmp_path, btc, ln, ln2):
     log = cln2.log.read_text(errors="replace")
     fired = [line for line in log.splitlines() if "dev_disconnect: " in line]
     assert len(fired) == len(DEV_DISCONNECT.splitlines()), "\n".join(fired)
+
+
+# ---------------------------------------------------------------------------------------------
+# (j) CLN force closes
+
+
+def test_j_cln_force_closes(btc, ln, cln, ln2):
+    """CLN broadcasts its commitment (``dev-fail``): we see the funding spent by their commitment,
+    and our to_remote output (static_remotekey: a P2WPKH to our payment_basepoint) reaches our
+    wallet without any delay."""
+    connected(ln2, cln)
+    r = cln.rpc("fundchannel", id=ln2.id, amount=300_000, push_msat=7_000_000)
+    cid = r["channel_id"]
+    wait(lambda: in_mempool(btc, r["txid"]), what="funding tx in the mempool")
+    mine(btc, ln, cln, 2, ln2)
+    normal_both(ln2, cln, cid)
+    cln_pays(ln2, cln, 60_000_000)
+    ours = agree(ln2, cln, cid)
+    assert ours == 67_000_000
+    before = _wallet(ln2)
+    cln.rpc("dev-fail", ln2.id)
+    commitment = wait(lambda: [t for t in json.loads(btc.cli("getrawmempool").stdout)
+                               if json.loads(btc.cli("getrawtransaction", t, "1").stdout)["vin"][0]["txid"] == r["txid"]],
+                      what="CLN's commitment in the mempool")[0]
+    mine(btc, ln, cln, 1, ln2)
+    row = wait(lambda: (c := ln2.channel(cid)) and c["state"] not in ("NORMAL",) and c, what="lncli sees the close")
+    assert row["state"] in ("FORCE_CLOSING", "CLOSED"), row
+    got = wait(lambda: (v := _wallet(ln2) - before) > 0 and v, timeout=20, what="our to_remote in the wallet")
+    assert ours // 1000 - 1_000 < got <= ours // 1000, (got, commitment)
