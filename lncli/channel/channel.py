@@ -561,14 +561,24 @@ class Channel:
         cache = self.__dict__.setdefault("_keys_cache", {})
         keys = cache.get((side, point))
         if keys is None:
-            if len(cache) > 8:
-                cache.clear()
+            while len(cache) > 8:
+                del cache[next(iter(cache))]  # the oldest
             if side == LOCAL:
                 keys = _commitment_keys(point, self.local_basepoints, self.remote_basepoints)
             else:
                 keys = _commitment_keys(point, self.remote_basepoints, self.local_basepoints)
             cache[(side, point)] = keys
         return keys
+
+    def precompute(self) -> None:
+        """Derive the keys of both sides' next commitments ahead of time (cached), so that
+        signing or checking them does not wait for the elliptic-curve work. The node calls this
+        while it waits for the peer; nothing else changes."""
+        if self.state not in (S.NORMAL, S.SHUTDOWN) or self.remote_basepoints is None:
+            return
+        self._keys(LOCAL, self.local_ctn + 1)
+        if self.remote_ctn + 1 in self.remote_points:
+            self._keys(REMOTE, self.remote_ctn + 1)
 
     def commitment(self, side: int, ctn: int):
         """Build commitment ``ctn`` of ``side`` (LOCAL: ours; REMOTE: theirs).

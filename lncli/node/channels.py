@@ -387,6 +387,18 @@ class ChannelManager:
             self._send_to(peer_id, messages)
         for p in batch:
             self._act(p.entry, p.out.events)
+        # while the peer answers: the keys of the next commitments (off the critical path)
+        try:
+            asyncio.get_running_loop().call_soon(self._precompute, {id(p.entry): p.entry for p in batch})
+        except RuntimeError:
+            pass
+
+    def _precompute(self, entries: dict) -> None:
+        for e in entries.values():
+            try:
+                e.channel.precompute()
+            except Exception:  # noqa: BLE001 - only a cache; the real derivation reports errors
+                log.debug("channel %s: precomputing keys failed", e.channel_id.hex(), exc_info=True)
 
     def _write(self, batch: list) -> None:
         """One transaction for ``batch``: each channel's latest record, every monitor update (into
