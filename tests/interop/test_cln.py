@@ -13,7 +13,14 @@ that they agree:
 (d) CLN opens a channel to lncli (``fundchannel``);
 (e) disconnect/reconnect, then a restart of each node: channel_reestablish, payments go on;
 (f) cooperative close initiated from each side (CLN v26 negotiates ``closing_signed``);
-(g) force close from lncli: CLN sees our commitment, lncli sweeps after to_self_delay.
+(g) force close from lncli: CLN sees our commitment, lncli sweeps after to_self_delay;
+(h) update_fee from CLN (``dev-feerate``), payments and a mutual close at the new rate;
+(i) a second CLN with ``--dev-disconnect`` dropping the connection around each commitment message,
+    both payment directions: channel_reestablish retransmits what each side lacks;
+(j) CLN force closes (``dev-fail``): our to_remote reaches the wallet.
+
+CLN on regtest ignores fee limits by default (``ignore-fee-limits``), and lncli never sends
+update_fee, so the feerate checks CLN makes on mainnet are not exercised here.
 
 When something fails, CLN's own log (path printed at the start) says why it disconnected.
 """
@@ -413,7 +420,8 @@ def test_c3_failed_payments_both_ways(ln, cln, lncli_channel):
     cln.rpc("sendpay", route=json.dumps(route), payment_hash=ours["payment_hash"], payment_secret="11" * 32)
     with pytest.raises(ClnError) as e:
         cln.rpc("waitsendpay", ours["payment_hash"], 30)
-    assert e.value.code == 203 and "WIRE_INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS" in e.value.message  # final node, permanent
+    # 203: the final node failed it permanently
+    assert e.value.code == 203 and "WIRE_INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS" in e.value.message
     assert agree_all(ln, cln) == start
     # amounts below both dust limits ride as trimmed HTLCs; the commitments still agree
     lncli_pays(ln, cln, 1_000)
@@ -655,8 +663,11 @@ def test_j_cln_force_closes(btc, ln, cln, ln2):
     assert ours == 67_000_000
     before = _wallet(ln2)
     cln.rpc("dev-fail", ln2.id)
-    commitment = wait(lambda: [t for t in json.loads(btc.cli("getrawmempool").stdout)
-                               if json.loads(btc.cli("getrawtransaction", t, "1").stdout)["vin"][0]["txid"] == r["txid"]],
+
+    def spends_funding(txid: str) -> bool:
+        return json.loads(btc.cli("getrawtransaction", txid, "1").stdout)["vin"][0]["txid"] == r["txid"]
+
+    commitment = wait(lambda: [t for t in json.loads(btc.cli("getrawmempool").stdout) if spends_funding(t)],
                       what="CLN's commitment in the mempool")[0]
     mine(btc, ln, cln, 1, ln2)
     row = wait(lambda: (c := ln2.channel(cid)) and c["state"] not in ("NORMAL",) and c, what="lncli sees the close")
