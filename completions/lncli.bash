@@ -16,6 +16,7 @@ _lncli() {
             "lncli demo") path="lncli demo" ;;
             "lncli disconnect") path="lncli disconnect" ;;
             "lncli fund") path="lncli fund" ;;
+            "lncli gossip-dump") path="lncli gossip-dump" ;;
             "lncli invoice") path="lncli invoice" ;;
             "lncli mine") path="lncli mine" ;;
             "lncli node") path="lncli node" ;;
@@ -39,7 +40,7 @@ _lncli() {
         esac
     done
     case "$path" in
-        "lncli") words="--datadir --network --conf -H --human --debug --version --help chain-status channel-id channels close connect decode-onion demo disconnect fund invoice mine node open pay peers penalty ping wallet" ;;
+        "lncli") words="--datadir --network --conf -H --human --debug --version --help chain-status channel-id channels close connect decode-onion demo disconnect fund gossip-dump invoice mine node open pay peers penalty ping wallet" ;;
         "lncli chain-status") words="--help" ;;
         "lncli channel-id") words="--help" ;;
         "lncli channels") words="--peer --channel --help" ;;
@@ -49,6 +50,7 @@ _lncli() {
         "lncli demo") words="--keep --dir --payments --help" ;;
         "lncli disconnect") words="--help" ;;
         "lncli fund") words="--help" ;;
+        "lncli gossip-dump") words="--deleted --no-verify --summary --graph --help" ;;
         "lncli invoice") words="--help create decode list" ;;
         "lncli invoice create") words="-d --description --description-hash --expiry --help" ;;
         "lncli invoice decode") words="--help" ;;

@@ -92,6 +92,9 @@ def _register() -> None:
 
     app.command("penalty")(penalty_cmd.penalty)
     app.command("demo")(demo_cmd.demo)
+    from lncli.cli.commands import gossip_dump as gossip_dump_cmd
+
+    app.command("gossip-dump")(gossip_dump_cmd.gossip_dump)
 
 
 _register()
