@@ -25,6 +25,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 
 from lncli.errors import DecodeError
 from lncli.proto import bigsize
+from lncli.proto.scid import ShortChannelId
+from lncli.proto.tlv import encode_tu
 from lncli.proto.onion_failure import (
     FAILURE_CODES,
     encode_failure_message,
@@ -136,10 +138,6 @@ def _chacha(key: bytes, data: bytes) -> bytes:
 def _xor(a: bytes, b: bytes) -> bytes:
     n = len(a)
     return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).to_bytes(n, "big")
-
-
-def _scid_text(scid: int) -> str:
-    return f"{scid >> 40}x{(scid >> 16) & 0xFFFFFF}x{scid & 0xFFFF}"
 
 
 # --------------------------------------------------------------------------- errors
@@ -262,12 +260,6 @@ def _tu(value: bytes, max_bytes: int, typ: int, offset: int) -> int:
     return int.from_bytes(value, "big")
 
 
-def _tu_bytes(value: int, max_bytes: int) -> bytes:
-    if not 0 <= value < 1 << (8 * max_bytes):
-        raise ValueError(f"tu{8 * max_bytes} out of range: {value}")
-    return value.to_bytes((value.bit_length() + 7) >> 3, "big")
-
-
 @dataclass(frozen=True)
 class HopPayload:
     """The onion ``payload`` TLV stream for one hop (types 2..18; unknown odd types kept)."""
@@ -352,16 +344,16 @@ class HopPayload:
         """The TLV stream, without the BigSize length prefix."""
         recs: list[tuple[int, bytes]] = []
         if self.amt_to_forward is not None:
-            recs.append((2, _tu_bytes(self.amt_to_forward, 8)))
+            recs.append((2, encode_tu(self.amt_to_forward, 8)))
         if self.outgoing_cltv_value is not None:
-            recs.append((4, _tu_bytes(self.outgoing_cltv_value, 4)))
+            recs.append((4, encode_tu(self.outgoing_cltv_value, 4)))
         if self.short_channel_id is not None:
             recs.append((6, _U64.pack(self.short_channel_id)))
         if self.payment_data is not None:
             secret = bytes(self.payment_data.payment_secret)
             if len(secret) != 32:
                 raise ValueError("payment_secret must be 32 bytes")
-            recs.append((8, secret + _tu_bytes(self.payment_data.total_msat, 8)))
+            recs.append((8, secret + encode_tu(self.payment_data.total_msat, 8)))
         if self.encrypted_recipient_data is not None:
             recs.append((10, bytes(self.encrypted_recipient_data)))
         if self.current_path_key is not None:
@@ -371,7 +363,7 @@ class HopPayload:
         if self.payment_metadata is not None:
             recs.append((16, bytes(self.payment_metadata)))
         if self.total_amount_msat is not None:
-            recs.append((18, _tu_bytes(self.total_amount_msat, 8)))
+            recs.append((18, encode_tu(self.total_amount_msat, 8)))
         for typ, value in self.unknown:
             if not typ & 1 or typ in _KNOWN_TYPES:
                 raise ValueError(f"extra TLV type {typ} must be odd and not a known type")
@@ -390,7 +382,7 @@ class HopPayload:
         if self.outgoing_cltv_value is not None:
             out["outgoing_cltv_value"] = self.outgoing_cltv_value
         if self.short_channel_id is not None:
-            out["short_channel_id"] = _scid_text(self.short_channel_id)
+            out["short_channel_id"] = str(ShortChannelId.from_int(self.short_channel_id))
             out["short_channel_id_u64"] = str(self.short_channel_id)
         if self.payment_data is not None:
             out["payment_data"] = {
