@@ -352,3 +352,11 @@ def test_cli_errors(script_runner, tmp_path):
     r = script_runner.run(["lncli", "gossip-dump", "--summary", "--graph", str(REGTEST)])
     assert r.returncode == 2
     _one_error_line(r)
+
+
+def test_records_rebuild_the_file():
+    for path in (REGTEST, SAMPLE):
+        with open(path, "rb") as f:
+            reader = store.StoreReader(f)
+            body = b"".join(struct.pack(">HHII", r.flags, len(r.message), r.crc, r.timestamp) + r.message for r in reader)
+        assert bytes([reader.major << 5 | reader.minor]) + body == path.read_bytes()
