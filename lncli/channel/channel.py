@@ -1132,6 +1132,35 @@ class Channel:
         self.remote_log.append(["fee", seq])
         return Outcome()
 
+    def fee_update_pending(self) -> bool:
+        """Whether an update_fee (ours or theirs) is not yet irrevocably on both commitments."""
+        return len(self.fees) > 1
+
+    def current_feerate(self) -> int:
+        """The feerate of the latest update_fee sent or received (or the channel's initial one)."""
+        return self.fees[-1]["feerate"]
+
+    def max_affordable_feerate(self, ceiling: int) -> int:
+        """Opener only: the highest feerate, at most ``ceiling``, at which the opener can still pay
+        the commitment fee on either commitment (counting every pending HTLC) and keep the
+        channel reserve the peer requires; never below the floor of 253 sat/kw."""
+        ours, _, live, _ = self._projected()
+        reserve = self.remote_config.channel_reserve_satoshis * 1000
+
+        def ok(rate: int) -> bool:
+            return ours - self._opener_fee_msat(live, rate) >= reserve
+
+        lo, hi = FEERATE_FLOOR_PER_KW, max(FEERATE_FLOOR_PER_KW, ceiling)
+        if ok(hi):
+            return hi
+        while lo < hi:  # the fee grows with the feerate (trimming aside): bisect
+            mid = (lo + hi + 1) // 2
+            if ok(mid):
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
     # ---------------------------------------------------------------- update log
 
     def _slot(self, ref: list, ours: bool) -> list:
@@ -1665,7 +1694,8 @@ class Channel:
             d["funding_outpoint"] = str(self.funding_outpoint)
         if self.local_sigs is not None:
             ours, theirs, live = self.balances(LOCAL, self.local_ctn)
-            d.update(to_us_msat=ours, to_them_msat=theirs, htlcs=len(live))
+            d.update(to_us_msat=ours, to_them_msat=theirs, htlcs=len(live),
+                     feerate_per_kw=self.feerate(LOCAL, self.local_ctn))
         return d
 
     # ================================================================== persistence

@@ -25,6 +25,18 @@ the channel's transaction; without a watcher, or if it refuses one, they wait in
 ``channel_monitor_queue`` table and are handed over at the next start. Outcomes committed during
 one event-loop callback share one transaction (group commit, :meth:`ChannelManager.commit`). The watcher sweeps our outputs after a force close
 (ours or the peer's) and answers a revoked commitment with justice.
+
+Commitment feerate (update_fee, BOLT 2): as the opener, the node keeps each NORMAL channel's
+commitment feerate near the backend's estimate (``estimate_feerate_per_kw``, read on every block).
+On each block and after each ``channel_reestablish``, a channel we opened, with no fee update
+still in flight, gets ``update_fee`` + ``commitment_signed`` when the estimate is more than
+:data:`FEE_UPDATE_UP` times the current feerate (over 20% higher) or below :data:`FEE_UPDATE_DOWN`
+times it (under half): small moves are not worth a round trip, and a falling estimate is
+followed lazily (a higher feerate only costs the opener). The new feerate is capped at what the
+opener can pay on either commitment while keeping the reserve the peer requires
+(:meth:`Channel.max_affordable_feerate`) and never goes below 253 sat/kw. The non-opener never
+sends update_fee. For tests on regtest only, ``dev-feerate=N`` in lncli.conf, or the RPC
+``dev-setfeerate``, replaces the backend's estimate.
 """
 
 from __future__ import annotations
@@ -103,6 +115,11 @@ PRE_FUNDING = (S.AWAITING_ACCEPT, S.AWAITING_FUNDING_TX, S.AWAITING_FUNDING_CREA
 # Channels that talk to their peer (channel_reestablish on every connection).
 LIVE = (S.AWAITING_LOCKIN, S.NORMAL, S.SHUTDOWN, S.NEGOTIATING_CLOSING, S.CLOSING)
 _ZERO32 = bytes(32)
+#: update_fee when the estimate exceeds the current commitment feerate by more than 20% ...
+FEE_UPDATE_UP = 1.2
+#: ... or falls below half of it.
+FEE_UPDATE_DOWN = 0.5
+FEERATE_FLOOR = 253
 
 
 def channel_policy(settings) -> LocalPolicy:
@@ -187,6 +204,13 @@ class ChannelManager:
         self.entries: list[Entry] = []
         self.by_id: dict[bytes, Entry] = {}
         self.feerate_per_kw = 253
+        self.dev_feerate: int | None = None  # regtest only: replaces the backend's estimate
+        conf = getattr(node.settings, "config", None)
+        if conf is not None and conf.get("dev-feerate") is not None:
+            if self.network != "regtest":
+                raise InputError(f"dev-feerate is a testing option, regtest only (this node is on {self.network})")
+            self.dev_feerate = max(FEERATE_FLOOR, conf.get_int("dev-feerate", FEERATE_FLOOR))
+            self.feerate_per_kw = self.dev_feerate
         self.payments = None  # lncli.node.payments.Payments, set by attach
         self.watcher = None  # lncli.monitor.watcher.ChainWatcher (None without a chain)
         self._handed: dict[bytes, int] = {}  # channel_id -> last update handed to the watcher
@@ -289,10 +313,49 @@ class ChannelManager:
         return min(heights) if heights else None
 
     async def _refresh_feerate(self) -> None:
+        if self.dev_feerate is not None:
+            self.feerate_per_kw = self.dev_feerate
+            return
         try:
-            self.feerate_per_kw = max(253, int(await self.chain.call(self.chain.backend.estimate_feerate_per_kw)))
+            self.feerate_per_kw = max(FEERATE_FLOOR, int(await self.chain.call(self.chain.backend.estimate_feerate_per_kw)))
         except LncliError as e:
             log.warning("fee estimate failed: %s", e)
+
+    def fee_target(self, e: Entry) -> int | None:
+        """The feerate to send in an update_fee for ``e`` now, or None (see the module doc)."""
+        ch = e.channel
+        if not ch.is_opener or e.state != S.NORMAL or not e.reestablished:
+            return None
+        if ch.shutdown_sent or ch.shutdown_received or ch.fee_update_pending():
+            return None
+        current = ch.current_feerate()
+        estimate = max(FEERATE_FLOOR, int(self.feerate_per_kw))
+        if current * FEE_UPDATE_DOWN <= estimate <= current * FEE_UPDATE_UP:
+            return None
+        target = ch.max_affordable_feerate(estimate)
+        if target == current or (estimate > current and target < current):
+            return None  # rising, but we cannot even afford what we have: leave it
+        return target
+
+    def maybe_update_fee(self, e: Entry) -> bool:
+        """Send update_fee + commitment_signed on ``e`` if its feerate is off (True if sent).
+        The fee update is written before it is sent, like every other update."""
+        target = self.fee_target(e)
+        if target is None:
+            return False
+        before = e.channel.current_feerate()
+        try:
+            out = e.channel.update_fee(target)  # checks everything before changing anything
+        except ChannelError as exc:
+            log.info("channel %s: no update_fee to %d: %s", e.channel_id.hex(), target, exc)
+            return False
+        log.info("channel %s: update_fee %d -> %d sat/kw", e.channel_id.hex(), before, target)
+        self.commit(e, out)  # auto-commit adds commitment_signed when the peer can take one
+        return True
+
+    def update_fees(self) -> list[str]:
+        """:meth:`maybe_update_fee` on every channel; the channel_ids that got one."""
+        return [e.channel_id.hex() for e in list(self.by_id.values()) if self.maybe_update_fee(e)]
 
     # ------------------------------------------------------------------ persistence
 
@@ -790,6 +853,8 @@ class ChannelManager:
         if name == "funding_signed" or name == "funding_created":
             e.watch_from = self.chain.height if self.chain is not None else None
         self.commit(e, out)
+        if name == "channel_reestablish":
+            self.maybe_update_fee(e)  # after what the peer missed, in the same group write
         return None
 
     def on_error(self, peer, msg: Message):
@@ -846,8 +911,7 @@ class ChannelManager:
 
     async def on_block(self, block) -> None:
         height = block.height
-        if height % 6 == 0 or self.feerate_per_kw == 253:
-            await self._refresh_feerate()
+        await self._refresh_feerate()
         active = [e for e in self.by_id.values() if e.state not in PRE_FUNDING and e.channel.funding_txid is not None]
         if active:
             txids = {tx.txid(): (i, tx) for i, tx in enumerate(block.txs)}
@@ -857,6 +921,7 @@ class ChannelManager:
                     spends[(txin.prevout.txid, txin.prevout.vout)] = tx
             for e in active:
                 self._block_for(e, height, txids, spends)
+            self.update_fees()
         self._flush()  # the channels' state of this block is on disk before its height is
         with transaction(self.db) as conn:
             conn.execute(
@@ -998,6 +1063,7 @@ class ChannelManager:
             "local_balance_msat": local,
             "remote_balance_msat": remote,
             "pending_htlcs": s.get("htlcs", 0),
+            "feerate_per_kw": s.get("feerate_per_kw", ch.initial_feerate_per_kw),
             "funding_outpoint": s.get("funding_outpoint"),
             "funding_txid": ch.funding_txid[::-1].hex() if ch.funding_txid else None,
             "confirmations": (height - e.funding_height + 1) if (height is not None and e.funding_height is not None) else 0,
@@ -1132,7 +1198,23 @@ def register(registry, node, mgr: ChannelManager) -> None:
     registry.add("open", open)
     registry.add("listchannels", listchannels)
     registry.add("close", close)
+    async def dev_setfeerate(feerate_per_kw: int | None = None) -> dict:
+        """DEV/TESTING ONLY (regtest): use ``feerate_per_kw`` instead of the backend's estimate
+        (None: back to the estimate) and update the fee of our channels at once."""
+        if mgr.network != "regtest":
+            raise RefusedError(f"dev-setfeerate is a testing RPC, regtest only (this node is on {mgr.network})")
+        if feerate_per_kw is not None:
+            feerate_per_kw = _int(feerate_per_kw, "feerate_per_kw", FEERATE_FLOOR)
+        mgr.dev_feerate = feerate_per_kw
+        if mgr.chain is not None or feerate_per_kw is not None:
+            if feerate_per_kw is None:
+                await mgr._refresh_feerate()
+            else:
+                mgr.feerate_per_kw = feerate_per_kw
+        return {"feerate_per_kw": mgr.feerate_per_kw, "updated": mgr.update_fees()}
+
     registry.add("dev-commitment", dev_commitment)
+    registry.add("dev-setfeerate", dev_setfeerate)
 
 
 __all__ = ["ChannelManager", "Entry", "attach", "register", "channel_policy", "stored_channels", "MIGRATIONS", "CHANNEL_MESSAGES"]
