@@ -122,9 +122,12 @@ _T0, _T1, _T2, _T3 = _crc_tables()
 _WORDS: dict[int, struct.Struct] = {}
 
 
-def crc32c(data: bytes, crc: int = 0) -> int:
+def crc32c_py(data: bytes, crc: int = 0) -> int:
     """CRC32C (Castagnoli) of ``data``, continuing from ``crc`` (as zlib.crc32 continues; CLN's
-    ``crc32c(start, buf, len)`` is the same function). Slicing-by-4 over little-endian words."""
+    ``crc32c(start, buf, len)`` is the same function). Slicing-by-4 over little-endian words.
+
+    The reference implementation: :func:`crc32c` uses the ``crc32c`` package (hardware CRC
+    instructions, ~1000x faster on a 40 MB store) when it is installed, this otherwise."""
     crc ^= 0xFFFFFFFF
     n = len(data)
     n4 = n & ~3
@@ -141,6 +144,16 @@ def crc32c(data: bytes, crc: int = 0) -> int:
     for b in data[n4:]:
         crc = t0[(crc ^ b) & 0xFF] ^ (crc >> 8)
     return crc ^ 0xFFFFFFFF
+
+
+try:
+    from crc32c import crc32c as _crc32c_c
+except ImportError:  # pragma: no cover - the package is a declared dependency
+    crc32c = crc32c_py
+else:
+
+    def crc32c(data: bytes, crc: int = 0) -> int:
+        return _crc32c_c(data, value=crc)
 
 
 # --------------------------------------------------------------------------- records
