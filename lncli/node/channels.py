@@ -575,7 +575,11 @@ class ChannelManager:
     async def on_monitor_action(self, channel_id: bytes, action) -> None:
         from lncli.monitor import monitor as mon
 
+        if isinstance(action, mon.PreimageLearned) and self.payments is not None:
+            self.payments.preimage_onchain(action.payment_hash, action.payment_preimage)
         if isinstance(action, mon.Resolved):
+            if self.payments is not None:
+                self.payments.channel_resolved(channel_id)
             e = next((x for x in self.entries if x.channel_id == channel_id), None)
             if e is not None and e.state == S.FORCE_CLOSING:
                 e.channel.mark_closed()

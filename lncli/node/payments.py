@@ -19,6 +19,14 @@ peel its onion with the node key; a bad onion is failed with ``update_fail_malfo
 ``unknown_next_peer`` (this node does not forward); a final one goes through
 :meth:`lncli.node.invoices.InvoiceStore.check_htlc` and is fulfilled (the invoice is then
 marked paid) or failed with the failure it names.
+
+On chain: when a channel with pending payments is force-closed, a preimage the peer reveals in a
+witness settles them (:meth:`Payments.preimage_onchain`), and once the chain watcher reports the
+channel resolved (every output claimed, deep enough), what is still pending has timed out on chain
+and is failed as ``permanent_channel_failure`` (:meth:`Payments.channel_resolved`).
+
+Testing (regtest only): ``dev-hold-htlcs=1`` in lncli.conf makes the node neither fulfill nor
+fail incoming HTLCs, so payers see them time out (HTLC expiry tests).
 """
 
 from __future__ import annotations
@@ -102,6 +110,10 @@ class Payments:
         migrate(self.db, COMPONENT, MIGRATIONS)
         self._waiters: dict[tuple[bytes, int], asyncio.Future] = {}
         self._paid: list[tuple[bytes, int]] = []  # (payment_hash, amount) to mark paid after commit
+        conf = getattr(node.settings, "config", None)
+        self.hold = bool(conf.get_int("dev-hold-htlcs", 0)) if conf is not None else False
+        if self.hold and self.network != "regtest":
+            raise InputError(f"dev-hold-htlcs is a testing option, regtest only (this node is on {self.network})")
         register(node.registry, self)
 
     # ------------------------------------------------------------------ sending
@@ -251,6 +263,37 @@ class Payments:
                 if fut is not None and not fut.done():
                     fut.set_result(None)
 
+    # ------------------------------------------------------------------ results on chain
+
+    def _wake(self, rows) -> None:
+        for row in rows:
+            fut = self._waiters.get((bytes(row["channel_id"]), row["htlc_id"]))
+            if fut is not None and not fut.done():
+                fut.set_result(None)
+
+    def preimage_onchain(self, payment_hash: bytes, payment_preimage: bytes) -> None:
+        """The peer claimed an HTLC on chain with ``payment_preimage``: the payment succeeded."""
+        now = int(time.time())
+        with transaction(self.db) as conn:
+            rows = conn.execute("SELECT channel_id, htlc_id FROM payments WHERE payment_hash=? AND status=?",
+                                (bytes(payment_hash), PENDING)).fetchall()
+            conn.execute("UPDATE payments SET status=?, payment_preimage=?, completed_at=? WHERE payment_hash=? AND status=?",
+                         (SUCCEEDED, bytes(payment_preimage), now, bytes(payment_hash), PENDING))
+        self._wake(rows)
+
+    def channel_resolved(self, channel_id: bytes) -> None:
+        """The force-closed channel is resolved on chain: its payments still pending were never
+        claimed with a preimage, so their HTLCs timed out (or never made it on chain)."""
+        now = int(time.time())
+        with transaction(self.db) as conn:
+            rows = conn.execute("SELECT channel_id, htlc_id FROM payments WHERE channel_id=? AND status=?",
+                                (bytes(channel_id), PENDING)).fetchall()
+            conn.execute("UPDATE payments SET status=?, failure=?, completed_at=? WHERE channel_id=? AND status=?",
+                         (FAILED, "permanent_channel_failure", now, bytes(channel_id), PENDING))
+        if rows:
+            log.info("channel %s resolved on chain: %d pending payment(s) failed", bytes(channel_id).hex(), len(rows))
+        self._wake(rows)
+
     # ------------------------------------------------------------------ receiving
 
     def settle_incoming(self, e, event: ev.HtlcReceived) -> Outcome:
@@ -261,6 +304,9 @@ class Payments:
 
         ch = e.channel
         hid = event.htlc_id
+        if self.hold:
+            log.info("HTLC %d held (dev-hold-htlcs): neither fulfilled nor failed", hid)
+            return Outcome()
         try:
             peeled = peel_onion(event.onion_routing_packet, self.node_key, event.payment_hash)
         except OnionError as err:

@@ -136,3 +136,61 @@ def test_dev_feerate_config(tmp_path):
             await a.close()
 
     run(main())
+
+
+def test_held_htlc_expires_on_chain(tmp_path):
+    """b holds the HTLC (dev-hold-htlcs): at its cltv_expiry a force-closes, broadcasts the
+    HTLC-timeout once the commitment confirms, sweeps it after to_self_delay, and the payment
+    fails."""
+
+    async def main():
+        a, b, cid = await funded_pair(tmp_path, b_extra={"dev-hold-htlcs": 1}, amount=500_000)
+        try:
+            before_wallet = a.chain.wallet.balance().total_sat
+            local_before = chan(a, b)["local_balance_msat"] // 1000
+            inv = b.invoices.create(200_000_000, "held")
+            task = asyncio.ensure_future(a.channels.payments.pay(inv.bolt11, timeout=50))
+            await until(lambda: chan(a, b)["pending_htlcs"] == 1 and chan(b, a)["pending_htlcs"] == 1, what="HTLC committed")
+            await asyncio.sleep(0.2)
+            assert not task.done()
+            (p,) = a.channels.payments.list(inv.payment_hash)
+            assert p["status"] == "pending"
+            expiry = p["cltv_expiry"]
+            assert b.invoices.lookup(inv.payment_hash).paid_at is None
+            # one block short of the expiry: still open
+            await mine(a, expiry - 1 - a.chain.height)
+            await asyncio.sleep(0.1)
+            assert chan(a, b)["state"] == "NORMAL"
+            # at the expiry: a force-closes and its commitment goes out
+            await mine(a, 1)
+            await until(lambda: chan(a, b)["state"] == "FORCE_CLOSING", what="force close at cltv_expiry")
+            c = chan(a, b)
+            assert "cltv_expiry" in c["close_reason"]
+            commitment = bytes.fromhex(c["closing_txid"])[::-1]
+            await until(lambda: commitment in a.chain.backend.mempool_txids(), what="commitment in mempool")
+            await mine(a, 1)
+            # the commitment confirmed: the watcher broadcasts the HTLC-timeout (spending it)
+            def htlc_timeout_in_mempool():
+                for txid in a.chain.backend.mempool_txids():
+                    st = a.chain.backend.get_transaction(txid)
+                    if st is not None and any(i.prevout.txid == commitment for i in st.tx.inputs):
+                        return True
+                return False
+            await until(htlc_timeout_in_mempool, what="HTLC-timeout in mempool")
+            # to_self_delay (5) on both the to_local output and the HTLC-timeout output, then the
+            # watcher's anti-reorg depth: the payment fails and the coins are back in the wallet
+            for _ in range(20):
+                await mine(a, 1)
+                if task.done():
+                    break
+                await asyncio.sleep(0.05)
+            p = await asyncio.wait_for(task, 10)
+            assert p["status"] == "failed" and p["failure"] == "permanent_channel_failure"
+            await until(lambda: a.chain.wallet.balance().total_sat > before_wallet + local_before - 20_000,
+                        what="to_local and the HTLC swept back")
+            assert b.invoices.lookup(inv.payment_hash).paid_at is None
+        finally:
+            await a.close()
+            await b.close()
+
+    run(main())
