@@ -52,7 +52,7 @@ _lncli() {
         "lncli fund") words="--help" ;;
         "lncli gossip-dump") words="--deleted --no-verify --summary --graph --help" ;;
         "lncli invoice") words="--help create decode list" ;;
-        "lncli invoice create") words="-d --description --description-hash --expiry --help" ;;
+        "lncli invoice create") words="-d --description --description-hash --expiry --no-route-hints --help" ;;
         "lncli invoice decode") words="--help" ;;
         "lncli invoice list") words="--status --help" ;;
         "lncli mine") words="--address --help" ;;

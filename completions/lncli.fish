@@ -61,6 +61,7 @@ complete -c lncli -n '__fish_seen_subcommand_from invoice' -l help -d 'Show the 
 complete -c lncli -n '__fish_seen_subcommand_from invoice and __fish_seen_subcommand_from create' -s d -l description -r -d 'What the payment is for (\'-\' reads stdin)'
 complete -c lncli -n '__fish_seen_subcommand_from invoice and __fish_seen_subcommand_from create' -l description-hash -r -d 'SHA-256 of a long description given elsewhere (instead of --description)'
 complete -c lncli -n '__fish_seen_subcommand_from invoice and __fish_seen_subcommand_from create' -l expiry -r -d 'Seconds until the invoice expires [default 3600]'
+complete -c lncli -n '__fish_seen_subcommand_from invoice and __fish_seen_subcommand_from create' -l no-route-hints -d 'Leave out the route hints (r fields) the node adds for its private channels'
 complete -c lncli -n '__fish_seen_subcommand_from invoice and __fish_seen_subcommand_from create' -l help -d 'Show the help and exit'
 complete -c lncli -n '__fish_seen_subcommand_from invoice and __fish_seen_subcommand_from decode' -l help -d 'Show the help and exit'
 complete -c lncli -n '__fish_seen_subcommand_from invoice and __fish_seen_subcommand_from list' -l status -r -d 'Only paid, unpaid or expired invoices'

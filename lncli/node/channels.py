@@ -120,6 +120,13 @@ FEE_UPDATE_UP = 1.2
 #: ... or falls below half of it.
 FEE_UPDATE_DOWN = 0.5
 FEERATE_FLOOR = 253
+#: Route hint fees and delta for a private channel: the peer's channel_update for it is not
+#: received yet, so Core Lightning's mainnet defaults stand in (fee-base 1000 msat, fee-per-satoshi
+#: 10 ppm, cltv-delta 34, which is also BOLT 2's "at least 34 is reasonable"): a payer that
+#: offers a bit more than the peer asks is still routed (a direct peer charges nothing anyway).
+HINT_FEE_BASE_MSAT = 1000
+HINT_FEE_PROPORTIONAL_MILLIONTHS = 10
+HINT_CLTV_EXPIRY_DELTA = 34
 
 
 def channel_policy(settings) -> LocalPolicy:
@@ -1084,6 +1091,27 @@ class ChannelManager:
 
     def count(self) -> int:
         return sum(1 for e in self.entries if e.state != S.CLOSED)
+
+    def route_hints(self) -> list[tuple]:
+        """BOLT 11 ``r`` hints for an invoice: one single-hop hint per private (unannounced)
+        NORMAL channel with a short_channel_id whose peer can still send to us (its balance above
+        the reserve we require), best inbound first."""
+        from lncli.proto.invoice import RouteHintHop
+
+        found = []
+        for e in self.by_id.values():
+            ch = e.channel
+            if not e.private or e.state != S.NORMAL or ch.short_channel_id is None:
+                continue
+            _, theirs, _, _ = ch._projected()
+            inbound = theirs - ch.local_config.channel_reserve_satoshis * 1000
+            if inbound <= 0:
+                continue
+            hop = RouteHintHop(e.peer, int(ch.short_channel_id), HINT_FEE_BASE_MSAT,
+                               HINT_FEE_PROPORTIONAL_MILLIONTHS, HINT_CLTV_EXPIRY_DELTA)
+            found.append((inbound, hop))
+        found.sort(key=lambda x: -x[0])
+        return [(hop,) for _, hop in found]
 
     def usable(self, peer: bytes) -> list[Entry]:
         """Channels with ``peer`` that can offer an HTLC now (most outbound first)."""

@@ -294,16 +294,26 @@ class InvoiceStore:
 
 def attach(node) -> InvoiceStore:
     store = InvoiceStore(node.db, node.node_key, node.settings.network)
-    register(node.registry, store)
+
+    def hints():
+        mgr = getattr(node, "channels", None)  # attached after the invoices
+        return mgr.route_hints() if mgr is not None else []
+
+    register(node.registry, store, hints)
     return store
 
 
-def register(registry, store: InvoiceStore) -> None:
+def register(registry, store: InvoiceStore, hints: Callable[[], Sequence] | None = None) -> None:
+    """``hints`` gives the route hints of the node's private channels
+    (:meth:`lncli.node.channels.ChannelManager.route_hints`); the ``invoice`` method adds them
+    unless ``route_hints`` is false."""
+
     async def invoice(
         amount_msat: int | None = None,
         description: str | None = None,
         description_hash: str | None = None,
         expiry: int | None = None,
+        route_hints: bool = True,
     ) -> dict:
         dh = None
         if description_hash is not None:
@@ -313,7 +323,10 @@ def register(registry, store: InvoiceStore) -> None:
                 raise InputError("description_hash must be 64 hex characters") from None
         if description is not None and not isinstance(description, str):
             raise InputError("description must be a string")
-        return store.to_json(store.create(amount_msat, description, dh, expiry))
+        if not isinstance(route_hints, bool):
+            raise InputError("route_hints must be true or false")
+        r = hints() if (route_hints and hints is not None) else ()
+        return store.to_json(store.create(amount_msat, description, dh, expiry, route_hints=r))
 
     async def listinvoices(payment_hash: str | None = None, status: str | None = None) -> list:
         ph = None

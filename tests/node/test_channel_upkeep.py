@@ -194,3 +194,54 @@ def test_held_htlc_expires_on_chain(tmp_path):
             await b.close()
 
     run(main())
+
+
+def _decode_cli(text: str) -> dict:
+    import json
+    import subprocess
+    import sys
+
+    from tests.e2e.procs import ROOT
+
+    p = subprocess.run([sys.executable, "-m", "lncli", "invoice", "decode", text],
+                       capture_output=True, text=True, cwd=ROOT, timeout=30)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
+def test_route_hints_for_private_channels(tmp_path):
+    async def main():
+        a, b, cid = await funded_pair(tmp_path, private=True, push=100_000_000)
+        c = None
+        try:
+            assert chan(a, b)["private"] and chan(b, a)["private"]
+            scid = chan(b, a)["short_channel_id"]
+            # b's invoice: a can pay b over the private channel -> one hint, from a, with its scid
+            inv = await rpc(b, "invoice", amount_msat=5_000, description="private")
+            dec = bolt11.decode(inv["bolt11"])
+            ((hop,),) = dec.route_hints
+            assert hop.pubkey == a.node_id and str(ShortChannelId(hop.short_channel_id)) == scid
+            assert (hop.fee_base_msat, hop.fee_proportional_millionths, hop.cltv_expiry_delta) == (1000, 10, 34)
+            shown = _decode_cli(inv["bolt11"])
+            assert scid in str(shown) and a.node_id.hex() in str(shown)
+            # --no-route-hints
+            inv2 = await rpc(b, "invoice", amount_msat=5_000, route_hints=False)
+            assert bolt11.decode(inv2["bolt11"]).route_hints == ()
+            # a (the opener, 400k sat on its side) also gets a hint: b can pay it (its push)
+            ((hop_a,),) = bolt11.decode((await rpc(a, "invoice", amount_msat=1000))["bolt11"]).route_hints
+            assert hop_a.pubkey == b.node_id and hop_a.short_channel_id == hop.short_channel_id
+            # the hinted invoice is paid as usual
+            assert (await a.channels.payments.pay(inv["bolt11"]))["status"] == "succeeded"
+            # a public channel gives no hint
+            c = await start(tmp_path, "c")
+            await connect(a, c)
+            await open_channel(a, c, 300_000, push=50_000_000)
+            assert not chan(c, a)["private"]
+            assert bolt11.decode((await rpc(c, "invoice", amount_msat=1000))["bolt11"]).route_hints == ()
+        finally:
+            await a.close()
+            await b.close()
+            if c is not None:
+                await c.close()
+
+    run(main())

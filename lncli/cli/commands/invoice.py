@@ -41,8 +41,14 @@ def create(
         None, "--description-hash", metavar="HEX", help="SHA-256 of a long description given elsewhere (instead of --description)."
     ),
     expiry: Optional[int] = typer.Option(None, "--expiry", metavar="SECONDS", help="Seconds until the invoice expires [default 3600]."),
+    no_route_hints: bool = typer.Option(
+        False, "--no-route-hints", help="Leave out the route hints (r fields) the node adds for its private channels."
+    ),
 ) -> None:
-    """Create an invoice through the running node; prints bolt11, payment_hash, payment_secret, amount_msat, expires_at."""
+    """Create an invoice through the running node; prints bolt11, payment_hash, payment_secret, amount_msat, expires_at.
+
+    When the node has private channels whose peer can pay us, the invoice carries one route hint
+    per channel (the peer, the short_channel_id, and CLN's default fees and cltv delta)."""
     env: Env = ctx.obj
     from lncli.errors import InputError
     from lncli.rpc.client import call
@@ -63,6 +69,8 @@ def create(
     params = {"amount_msat": amount_msat, "description": description, "description_hash": description_hash}
     if expiry is not None:
         params["expiry"] = expiry
+    if no_route_hints:
+        params["route_hints"] = False
     inv = call(env.netdir, "invoice", datadir=env.datadir, **params)
     emit(env, {k: inv[k] for k in ("bolt11", "payment_hash", "payment_secret", "amount_msat", "expires_at")})
 
