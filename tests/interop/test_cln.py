@@ -17,10 +17,12 @@ that they agree:
 (h) update_fee from CLN (``dev-feerate``), payments and a mutual close at the new rate;
 (i) a second CLN with ``--dev-disconnect`` dropping the connection around each commitment message,
     both payment directions: channel_reestablish retransmits what each side lacks;
-(j) CLN force closes (``dev-fail``): our to_remote reaches the wallet.
+(j) CLN force closes (``dev-fail``): our to_remote reaches the wallet;
+(k) update_fee from lncli (the opener, ``dev-setfeerate``) to a CLN run with
+    ``--ignore-fee-limits=false``: CLN's feerate follows both up and down, payments go on.
 
-CLN on regtest ignores fee limits by default (``ignore-fee-limits``), and lncli never sends
-update_fee, so the feerate checks CLN makes on mainnet are not exercised here.
+CLN on regtest ignores fee limits by default (``ignore-fee-limits``); only (k) turns the check on
+(with bitcoind's regtest estimates CLN's limits are wide, so its mainnet bounds are not reached).
 
 When something fails, CLN's own log (path printed at the start) says why it disconnected.
 """
@@ -674,3 +676,34 @@ def test_j_cln_force_closes(btc, ln, cln, ln2):
     assert row["state"] in ("FORCE_CLOSING", "CLOSED"), row
     got = wait(lambda: (v := _wallet(ln2) - before) > 0 and v, timeout=20, what="our to_remote in the wallet")
     assert ours // 1000 - 1_000 < got <= ours // 1000, (got, commitment)
+
+
+# ---------------------------------------------------------------------------------------------
+# (k) update_fee from lncli (the opener) to a CLN that checks fee limits
+
+
+def test_k_update_fee_from_lncli(request, tmp_path, btc, ln, ln2):
+    """lncli opens to a CLN run with ``--ignore-fee-limits=false``, then its estimate changes
+    (``dev-setfeerate``): lncli sends update_fee + commitment_signed, CLN accepts it (its
+    ``listpeerchannels`` feerate follows) and payments go on at the new rate both ways."""
+    from lncli.rpc.client import call
+
+    cln3 = Cln(tmp_path / "cln3", btc, ("--ignore-fee-limits=false",))
+    request.addfinalizer(cln3.stop)
+    cln3.start()
+    cid = open_from_lncli(btc, ln2, cln3, 300_000)
+    lncli_pays(ln2, cln3, 20_000_000)
+    start = ln2.channel(cid)["feerate_per_kw"]
+    assert cln3.channel(cid)["feerate"]["perkw"] == start
+    netdir = ln2.dir / "regtest"
+    for rate in (start * 2, max(253, start // 3) if start >= 760 else start * 4):
+        r = call(netdir, "dev-setfeerate", datadir=ln2.dir, feerate_per_kw=rate)
+        assert r["updated"] == [cid], r
+        wait(lambda: cln3.channel(cid)["feerate"]["perkw"] == rate, what=f"CLN at feerate {rate}: {cln3.tail(10)}")
+        wait(lambda: ln2.channel(cid)["feerate_per_kw"] == rate, what=f"lncli at feerate {rate}")
+        normal_both(ln2, cln3, cid)
+        lncli_pays(ln2, cln3, 1_000_000)
+        cln_pays(ln2, cln3, 500_000)
+    # lncli paid 20M + 2 x 1M, received 2 x 0.5M
+    assert agree(ln2, cln3, cid) == 300_000_000 - 20_000_000 - 2 * 1_000_000 + 2 * 500_000
+    call(netdir, "dev-setfeerate", datadir=ln2.dir)  # back to the estimate
