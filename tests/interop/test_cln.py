@@ -21,8 +21,8 @@ that they agree:
 (k) update_fee from lncli (the opener, ``dev-setfeerate``) to a CLN run with
     ``--ignore-fee-limits=false``: CLN's feerate follows both up and down, payments go on.
 
-CLN on regtest ignores fee limits by default (``ignore-fee-limits``); only (k) turns the check on
-(with bitcoind's regtest estimates CLN's limits are wide, so its mainnet bounds are not reached).
+CLN on regtest ignores fee limits by default (``ignore-fee-limits``); only (k) turns the check on,
+for the rates it sends (whatever bounds CLN derives from bitcoind's regtest estimates).
 
 When something fails, CLN's own log (path printed at the start) says why it disconnected.
 """
