@@ -95,6 +95,9 @@ def _register() -> None:
     from lncli.cli.commands import gossip_dump as gossip_dump_cmd
 
     app.command("gossip-dump")(gossip_dump_cmd.gossip_dump)
+    from lncli.cli.commands import graph as graph_cmd
+
+    app.command("graph")(graph_cmd.graph)
 
 
 _register()

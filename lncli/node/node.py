@@ -84,6 +84,9 @@ class Node:
         from lncli.node import channels
 
         self.channels = channels.attach(self)
+        from lncli.node import gossip
+
+        self.gossip = gossip.attach(self)
         self._stop = asyncio.Event()
         self._register_default_handlers()
 
@@ -111,6 +114,7 @@ class Node:
         if self.chain is not None:
             await self.chain.start()
         await self.channels.start()
+        await self.gossip.start()
         await self.rpc.start()
         self.peers.start_reconnecting()
         log.info("node %s started on %s", self.node_id.hex(), self.settings.network)
@@ -124,6 +128,7 @@ class Node:
     async def close(self) -> None:
         log.info("shutting down")
         await self.peers.close()
+        await self.gossip.close()
         await self.channels.close()
         if self.chain is not None:
             await self.chain.close()
