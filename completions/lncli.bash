@@ -17,6 +17,7 @@ _lncli() {
             "lncli disconnect") path="lncli disconnect" ;;
             "lncli fund") path="lncli fund" ;;
             "lncli gossip-dump") path="lncli gossip-dump" ;;
+            "lncli graph") path="lncli graph" ;;
             "lncli invoice") path="lncli invoice" ;;
             "lncli mine") path="lncli mine" ;;
             "lncli node") path="lncli node" ;;
@@ -40,7 +41,7 @@ _lncli() {
         esac
     done
     case "$path" in
-        "lncli") words="--datadir --network --conf -H --human --debug --version --help chain-status channel-id channels close connect decode-onion demo disconnect fund gossip-dump invoice mine node open pay peers penalty ping wallet" ;;
+        "lncli") words="--datadir --network --conf -H --human --debug --version --help chain-status channel-id channels close connect decode-onion demo disconnect fund gossip-dump graph invoice mine node open pay peers penalty ping wallet" ;;
         "lncli chain-status") words="--help" ;;
         "lncli channel-id") words="--help" ;;
         "lncli channels") words="--peer --channel --help" ;;
@@ -51,6 +52,7 @@ _lncli() {
         "lncli disconnect") words="--help" ;;
         "lncli fund") words="--help" ;;
         "lncli gossip-dump") words="--deleted --no-verify --summary --graph --help" ;;
+        "lncli graph") words="--help" ;;
         "lncli invoice") words="--help create decode list" ;;
         "lncli invoice create") words="-d --description --description-hash --expiry --no-route-hints --help" ;;
         "lncli invoice decode") words="--help" ;;
