@@ -6,7 +6,10 @@ the fulfill (or fail) is written in the same transaction as the state that commi
 the invoice is marked paid in that transaction too (:meth:`Payments.write_paid`).
 
 Sending (:meth:`Payments.pay`): decode the invoice (network, expiry, amount), pick a NORMAL
-channel with the payee that can carry the amount, build a one-hop onion whose final payload
+channel with the payee that can carry the amount (or, when the payee is not a peer, with the node
+of one of the invoice's route hints: a two-hop onion whose first payload names the hint's
+short_channel_id, the HTLC carrying amount + the hint's fee and final cltv + its
+cltv_expiry_delta; ``fee_msat`` is that fee, a failure names its ``failing_node``), build a one-hop onion whose final payload
 carries ``amt_to_forward``, ``outgoing_cltv_value``, ``payment_data`` (payment_secret,
 total_msat) and ``payment_metadata``; offer the HTLC and sign. The payment row is written in the
 same transaction as the channel state that offers the HTLC; its result (preimage, or the BOLT 4
@@ -15,8 +18,8 @@ learns it. The session key is drawn here from ``os.urandom``.
 
 Receiving (:meth:`Payments.settle_incoming`): once an incoming HTLC is irrevocably committed,
 peel its onion with the node key; a bad onion is failed with ``update_fail_malformed_htlc``
-(BADONION codes) or an ``invalid_onion_payload`` error; a non-final onion with
-``unknown_next_peer`` (this node does not forward); a final one goes through
+(BADONION codes) or an ``invalid_onion_payload`` error; a non-final onion is forwarded (or
+refused) by :mod:`lncli.node.forwarding`; a final one goes through
 :meth:`lncli.node.invoices.InvoiceStore.check_htlc` and is fulfilled (the invoice is then
 marked paid) or failed with the failure it names.
 
@@ -115,6 +118,10 @@ class Payments:
         if self.hold and self.network != "regtest":
             raise InputError(f"dev-hold-htlcs is a testing option, regtest only (this node is on {self.network})")
         register(node.registry, self)
+        from lncli.node import forwarding
+
+        self.forwarding = forwarding.Forwarding(node, manager, self)
+        forwarding.register(node.registry, self.forwarding)
 
     # ------------------------------------------------------------------ sending
 
@@ -156,11 +163,19 @@ class Payments:
         if row is not None:
             raise RefusedError(f"payment {ph.hex()} is already {row['status']}")
         channels = self.manager.usable(inv.payee)
+        hint = None
+        if not channels:
+            from lncli.node.forwarding import hint_route
+
+            found = hint_route(self.manager, inv)
+            if found is not None:
+                hint, channels = found
         if not channels:
             anyc = [e for e in self.manager.by_id.values() if e.peer == inv.payee]
             if not anyc:
                 raise RefusedError(
-                    f"no channel with the payee {inv.payee.hex()}: lncli pays direct peers only (lncli open)"
+                    f"no channel with the payee {inv.payee.hex()}, nor with the first hop of a route hint of its invoice "
+                    "(lncli pays direct peers and over one route-hint hop)"
                 )
             states = ", ".join(sorted({e.state.value + ("" if e.reestablished else " (peer not connected)") for e in anyc}))
             raise RefusedError(f"no usable channel with the payee {inv.payee.hex()} ({states})")
@@ -172,10 +187,20 @@ class Payments:
             payment_data=PaymentData(inv.payment_secret, amount),
             payment_metadata=inv.payment_metadata,
         )
+        hops = [(inv.payee, payload)]
+        first_amount, first_cltv, fee = amount, cltv, 0
+        if hint is not None:
+            from lncli.proto.gossip import fee_msat
+
+            fee = fee_msat(amount, hint.fee_base_msat, hint.fee_proportional_millionths)
+            first_amount, first_cltv = amount + fee, cltv + hint.cltv_expiry_delta
+            relay = HopPayload(amt_to_forward=amount, outgoing_cltv_value=cltv, short_channel_id=hint.short_channel_id)
+            hops = [(hint.pubkey, relay)] + hops
+        route = [h[0] for h in hops]
         while True:
             session_key = os.urandom(32)
             try:
-                onion, secrets = build_onion(session_key, [(inv.payee, payload)], ph)
+                onion, secrets = build_onion(session_key, hops, ph)
                 break
             except ValueError:  # a session key outside the curve order: draw again
                 continue
@@ -183,7 +208,7 @@ class Payments:
         for e in channels:
             ch = e.channel
             try:
-                out = ch.add_htlc(amount, ph, cltv, onion)
+                out = ch.add_htlc(first_amount, ph, first_cltv, onion)
             except ChannelError as exc:
                 reasons.append(str(exc))
                 continue
@@ -195,10 +220,12 @@ class Payments:
 
             def insert(conn, ch=ch, htlc_id=htlc_id):
                 conn.execute(
-                    "INSERT INTO payments(payment_hash, bolt11, destination, amount_msat, channel_id, htlc_id, cltv_expiry, "
-                    "shared_secret, status, created_at) VALUES(?,?,?,?,?,?,?,?,?,?)",
-                    (ph, text, inv.payee.hex(), amount, ch.channel_id, htlc_id, cltv, secrets[0], PENDING, now),
+                    "INSERT INTO payments(payment_hash, bolt11, destination, amount_msat, fee_msat, channel_id, htlc_id, cltv_expiry, "
+                    "shared_secret, status, created_at) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+                    (ph, text, inv.payee.hex(), amount, fee, ch.channel_id, htlc_id, first_cltv, b"".join(secrets), PENDING, now),
                 )
+                if len(route) > 1:
+                    self.forwarding.record_route(conn, ch.channel_id, htlc_id, route)
 
             self.manager.commit(e, out, insert)
             try:
@@ -208,18 +235,19 @@ class Payments:
             finally:
                 self._waiters.pop(key, None)
             return self.get(ch.channel_id, htlc_id)
-        raise RefusedError(f"cannot pay {amount} msat over any channel with the payee: " + "; ".join(reasons))
+        raise RefusedError(f"cannot pay {first_amount} msat over any channel with the "
+                           + ("payee: " if hint is None else "route hint's first hop: ") + "; ".join(reasons))
 
     def get(self, channel_id: bytes, htlc_id: int) -> dict:
         row = self.db.execute("SELECT * FROM payments WHERE channel_id=? AND htlc_id=?", (channel_id, htlc_id)).fetchone()
-        return _row_json(row)
+        return self.forwarding.annotate(_row_json(row))
 
     def list(self, payment_hash: bytes | None = None) -> list[dict]:
         if payment_hash is None:
             rows = self.db.execute("SELECT * FROM payments ORDER BY id").fetchall()
         else:
             rows = self.db.execute("SELECT * FROM payments WHERE payment_hash=? ORDER BY id", (payment_hash,)).fetchall()
-        return [_row_json(r) for r in rows]
+        return [self.forwarding.annotate(_row_json(r)) for r in rows]
 
     # ------------------------------------------------------------------ results (in the channel's transaction)
 
@@ -238,23 +266,31 @@ class Payments:
                 ).fetchone()
                 if row is None:
                     continue
-                name, code = self._failure(event, bytes(row["shared_secret"]))
+                name, code, hop = self._failure(event, bytes(row["shared_secret"]))
                 conn.execute(
                     "UPDATE payments SET status=?, failure=?, failure_code=?, completed_at=? WHERE channel_id=? AND htlc_id=? AND status=?",
                     (FAILED, name, code, now, cid, event.htlc_id, PENDING),
                 )
+                route = self.forwarding.route_of(conn, cid, event.htlc_id)
+                if route is not None:
+                    node = route[hop] if hop is not None and hop < len(route) else None
+                    self.forwarding.record_failing(conn, cid, event.htlc_id, node, hop)
+        self.forwarding.in_transaction(conn, e, events)
 
     @staticmethod
-    def _failure(event: ev.HtlcFailed, shared_secret: bytes) -> tuple[str, int | None]:
+    def _failure(event: ev.HtlcFailed, shared_secret: bytes) -> tuple[str, int | None, int | None]:
+        """(name, code, hop index) of a failure; ``shared_secret`` is the route's secrets, 32
+        bytes per hop. A malformed failure comes from the first hop (hop 0)."""
         from lncli.proto.onion_failure import FailureDecodeError, decode_failure, failure_name
 
         if event.failure_code is not None:
-            return failure_name(event.failure_code), event.failure_code
+            return failure_name(event.failure_code), event.failure_code, 0
+        secrets = [shared_secret[i:i + 32] for i in range(0, len(shared_secret), 32)]
         try:
-            f = decode_failure(event.reason or b"", [shared_secret])
+            f = decode_failure(event.reason or b"", secrets)
         except FailureDecodeError as exc:
-            return f"unreadable failure from the payee ({exc})", None
-        return f.name, f.code
+            return f"unreadable failure ({exc})", None, getattr(exc, "hop_index", None)
+        return f.name, f.code, f.hop_index
 
     def after_commit(self, e, events: list) -> None:
         for event in events:
@@ -262,6 +298,7 @@ class Payments:
                 fut = self._waiters.get((e.channel_id, event.htlc_id))
                 if fut is not None and not fut.done():
                     fut.set_result(None)
+        self.forwarding.after_commit(e, events)
 
     # ------------------------------------------------------------------ results on chain
 
@@ -318,7 +355,7 @@ class Payments:
             return ch.fail_malformed_htlc(hid, hashlib.sha256(event.onion_routing_packet).digest(), 0xC005)
         ss = peeled.shared_secret
         if not peeled.is_final:
-            return ch.fail_htlc(hid, create_failure(ss, "unknown_next_peer"))
+            return self.forwarding.forward(e, event, peeled)
         hp = peeled.hop_payload
         missing = 2 if hp.amt_to_forward is None else 4 if hp.outgoing_cltv_value is None else None
         if missing is not None:
