@@ -67,7 +67,8 @@ MIGRATIONS = [
 
 #: BOLT 7: announcement_signatures once the funding transaction has 6 confirmations.
 ANNOUNCE_DEPTH = 6
-#: Our forwarding policy, as announced in our channel_update.
+#: Our forwarding policy, as announced in our channel_update, unless lncli.node.forwarding (the
+#: component that charges it, with its lncli.conf keys) is attached: then its values (same defaults).
 FEE_BASE_MSAT = 1000
 FEE_PROPORTIONAL_MILLIONTHS = 1
 CLTV_EXPIRY_DELTA = 34
@@ -154,7 +155,8 @@ def signed_node_announcement(node_key: bytes, node_id: bytes, timestamp: int, al
     raw_alias = alias.encode("utf-8")[:32].ljust(32, b"\x00")
     rgb = bytes.fromhex(color.lstrip("#")[:6].ljust(6, "0"))
     a = g.NodeAnnouncement(bytes(64), features, timestamp, node_id, rgb, raw_alias, addresses)
-    return g.NodeAnnouncement(sign_compact(node_key, a.signed_hash()), features, timestamp, node_id, rgb, raw_alias, addresses)
+    signed = g.NodeAnnouncement(sign_compact(node_key, a.signed_hash()), features, timestamp, node_id, rgb, raw_alias, addresses)
+    return g.NodeAnnouncement.from_bytes(signed.to_bytes())  # with address_list filled in
 
 
 def _key(msg) -> bytes:
@@ -369,11 +371,19 @@ class Gossip:
         old = gc.updates[direction] if gc is not None else None
         upd = signed_channel_update(
             self.node.node_key, self.chain_hash, scid, self._timestamp(old.timestamp if old else None), direction,
-            False, max(1, ch.remote_config.htlc_minimum_msat), ch.funding_satoshis * 1000,
+            False, max(1, ch.remote_config.htlc_minimum_msat), ch.funding_satoshis * 1000, *self.policy(),
         )
         if store and self.graph.apply_update(upd):
             self._store(upd)
         return upd
+
+    def policy(self) -> tuple[int, int, int]:
+        """(fee_base_msat, fee_proportional_millionths, cltv_expiry_delta): the forwarding
+        component's (lncli.node.forwarding, configured in lncli.conf) when it is there, else ours."""
+        fwd = getattr(getattr(getattr(self.node, "channels", None), "payments", None), "forwarding", None)
+        if fwd is not None:
+            return fwd.fee_base_msat, fwd.fee_per_millionth, fwd.cltv_expiry_delta
+        return FEE_BASE_MSAT, FEE_PROPORTIONAL_MILLIONTHS, CLTV_EXPIRY_DELTA
 
     def _refresh_node_announcement(self) -> g.NodeAnnouncement | None:
         """A fresh node_announcement of ours, if we have an announced channel (else none: BOLT 7)."""
