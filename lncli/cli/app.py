@@ -87,6 +87,9 @@ def _register() -> None:
     app.command("open")(open_cmds.open_channel)
     app.command("channels")(channels_cmds.channels)
     app.command("pay")(pay_cmds.pay)
+    from lncli.cli.commands import forwards as forwards_cmd
+
+    app.command("forwards")(forwards_cmd.forwards)
     app.command("close")(close_cmds.close)
     from lncli.cli.commands import penalty as penalty_cmd
 

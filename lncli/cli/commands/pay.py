@@ -1,4 +1,4 @@
-"""``lncli pay``: pay a BOLT 11 invoice of a direct peer over a channel."""
+"""``lncli pay``: pay a BOLT 11 invoice of a direct peer, or over one route-hint hop."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ def pay(
     amount: Optional[str] = typer.Option(None, "--amount", metavar="AMOUNT", help="Amount for an any-amount invoice (1000sat, 1500msat; a bare number is sat)."),
     timeout: float = typer.Option(60, "--timeout", metavar="SECONDS", help="How long to wait for the outcome [default 60].", show_default=False),
 ) -> None:
-    """Pay an invoice whose payee is a direct peer; prints payment_hash, payment_preimage, amount_msat, fee_msat and status.
+    """Pay an invoice whose payee is a direct peer, or reachable over one of its route hints from a direct peer; prints payment_hash, payment_preimage, amount_msat, fee_msat and status.
 
-    A failure exits 1 with its BOLT 4 name (e.g. incorrect_or_unknown_payment_details)."""
+    A failure exits 1 with its BOLT 4 name (e.g. incorrect_or_unknown_payment_details) and the failing_node."""
     env: Env = ctx.obj
     from lncli.errors import InputError, LncliError
     from lncli.rpc.client import call
@@ -38,6 +38,8 @@ def pay(
     if p["status"] == "failed":
         if p.get("failure"):
             out["failure"] = p["failure"]
+        if p.get("failing_node"):
+            out["failing_node"], out["failure_hop"] = p["failing_node"], p.get("failure_hop")
         emit(env, out)
         raise LncliError(f"payment failed: {p.get('failure') or 'unknown failure'}")
     emit(env, out)
