@@ -15,6 +15,7 @@ _lncli() {
             "lncli decode-onion") path="lncli decode-onion" ;;
             "lncli demo") path="lncli demo" ;;
             "lncli disconnect") path="lncli disconnect" ;;
+            "lncli forwards") path="lncli forwards" ;;
             "lncli fund") path="lncli fund" ;;
             "lncli gossip-dump") path="lncli gossip-dump" ;;
             "lncli graph") path="lncli graph" ;;
@@ -41,7 +42,7 @@ _lncli() {
         esac
     done
     case "$path" in
-        "lncli") words="--datadir --network --conf -H --human --debug --version --help chain-status channel-id channels close connect decode-onion demo disconnect fund gossip-dump graph invoice mine node open pay peers penalty ping wallet" ;;
+        "lncli") words="--datadir --network --conf -H --human --debug --version --help chain-status channel-id channels close connect decode-onion demo disconnect forwards fund gossip-dump graph invoice mine node open pay peers penalty ping wallet" ;;
         "lncli chain-status") words="--help" ;;
         "lncli channel-id") words="--help" ;;
         "lncli channels") words="--peer --channel --help" ;;
@@ -50,6 +51,7 @@ _lncli() {
         "lncli decode-onion") words="--node-key --assoc-data --payment-hash --failure --shared-secret --session-key --hop --help" ;;
         "lncli demo") words="--keep --dir --payments --help" ;;
         "lncli disconnect") words="--help" ;;
+        "lncli forwards") words="--help" ;;
         "lncli fund") words="--help" ;;
         "lncli gossip-dump") words="--deleted --no-verify --summary --graph --help" ;;
         "lncli graph") words="--help" ;;
