@@ -326,6 +326,9 @@ class Gossip:
                 self._send_sigs(e, peer)
             if not complete and e.channel_id in self.remote_sigs:
                 self._complete(e)
+            elif complete and self.graph.channels[scid].updates[0 if self.node.node_id < e.peer else 1] is None:
+                # the announcement came from the peer before we completed ours: publish our side
+                self._publish_ours(e)
 
     def _send_sigs(self, e, peer) -> None:
         ann, _ = self._our_announcement(e)
@@ -347,12 +350,17 @@ class Gossip:
         full = complete_announcement(ann, first, ours, (ns, bs))
         if not g.verify_channel_announcement(full):
             log.warning("channel %s: the completed announcement does not verify", ann.short_channel_id)
+            self.remote_sigs.pop(e.channel_id, None)  # wait for the peer's next announcement_signatures
             return
         if not self.graph.add_channel(full, ch.funding_satoshis):
             return
         self._store(full, ch.funding_satoshis)
         log.info("channel %s announced", ann.short_channel_id)
         self._flood(full.to_bytes())
+        self._publish_ours(e)
+
+    def _publish_ours(self, e) -> None:
+        """Our channel_update for ``e`` and a fresh node_announcement, to the graph and every peer."""
         upd = self._our_update(e, store=True)
         self._flood(upd.to_bytes())
         na = self._refresh_node_announcement()
