@@ -76,6 +76,8 @@ MIGRATIONS = [
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
 #: Blocks added to the invoice's min_final_cltv_expiry_delta (the payee may be a block behind).
 CLTV_MARGIN = 3
+#: routes tried over the gossip graph before giving up
+MAX_ATTEMPTS = 3
 _NETWORK_HINT = {"mainnet": "bitcoin", "bitcoin": "bitcoin", "testnet": "testnet", "signet": "signet", "regtest": "regtest"}
 
 
@@ -133,7 +135,7 @@ class Payments:
 
     async def pay(self, bolt11: str, amount_msat: int | None = None, timeout: float = 60.0) -> dict:
         from lncli.proto import invoice as bolt11_mod
-        from lncli.proto.onion import HopPayload, PaymentData, build_onion
+        from lncli.proto.onion import HopPayload, PaymentData
 
         text = bolt11.strip()
         if text.lower().startswith("lightning:"):
@@ -173,10 +175,7 @@ class Payments:
         if not channels:
             anyc = [e for e in self.manager.by_id.values() if e.peer == inv.payee]
             if not anyc:
-                raise RefusedError(
-                    f"no channel with the payee {inv.payee.hex()}, nor with the first hop of a route hint of its invoice "
-                    "(lncli pays direct peers and over one route-hint hop)"
-                )
+                return await self._pay_route(inv, text, amount, timeout)  # over the gossip graph
             states = ", ".join(sorted({e.state.value + ("" if e.reestablished else " (peer not connected)") for e in anyc}))
             raise RefusedError(f"no usable channel with the payee {inv.payee.hex()} ({states})")
         height = self._height()
@@ -196,6 +195,16 @@ class Payments:
             first_amount, first_cltv = amount + fee, cltv + hint.cltv_expiry_delta
             relay = HopPayload(amt_to_forward=amount, outgoing_cltv_value=cltv, short_channel_id=hint.short_channel_id)
             hops = [(hint.pubkey, relay)] + hops
+        return await self._send(inv, text, amount, fee, hops, first_amount, first_cltv, channels, timeout,
+                                "payee: " if hint is None else "route hint's first hop: ")
+
+    async def _send(self, inv, text: str, amount: int, fee: int, hops: list, first_amount: int, first_cltv: int,
+                    channels: list, timeout: float, what: str) -> dict:
+        """Offer the onion for ``hops`` over the first of ``channels`` that takes it; wait for the
+        result. RefusedError if no channel takes the HTLC."""
+        from lncli.proto.onion import build_onion
+
+        ph = inv.payment_hash
         route = [h[0] for h in hops]
         while True:
             session_key = os.urandom(32)
@@ -235,8 +244,65 @@ class Payments:
             finally:
                 self._waiters.pop(key, None)
             return self.get(ch.channel_id, htlc_id)
-        raise RefusedError(f"cannot pay {first_amount} msat over any channel with the "
-                           + ("payee: " if hint is None else "route hint's first hop: ") + "; ".join(reasons))
+        raise RefusedError(f"cannot pay {first_amount} msat over any channel with the " + what + "; ".join(reasons))
+
+    async def _pay_route(self, inv, text: str, amount: int, timeout: float) -> dict:
+        """Pay over a route found in the gossip graph (plus the invoice's route hints as edges),
+        excluding the failing channel (or node) and retrying after a failure from an intermediate
+        hop, at most MAX_ATTEMPTS routes. The result has ``attempts``: one entry per try."""
+        from lncli.channel.state import ChannelState
+        from lncli.proto import routing
+        from lncli.proto.onion import HopPayload, PaymentData
+        from lncli.proto.scid import ShortChannelId
+
+        gossip = getattr(self.node, "gossip", None)
+        edges = routing.graph_edges(gossip.graph) if gossip is not None else []
+        idx = routing.index_edges(edges + routing.hint_edges(inv.route_hints, inv.payee))
+        height = self._height()
+        cltv = height + inv.min_final_cltv_expiry_delta + CLTV_MARGIN
+        final = HopPayload(amt_to_forward=amount, outgoing_cltv_value=cltv,
+                           payment_data=PaymentData(inv.payment_secret, amount), payment_metadata=inv.payment_metadata)
+        exclude: set = set()
+        attempts: list[dict] = []
+        res = None
+        for _ in range(MAX_ATTEMPTS):
+            ours = []
+            for e in self.manager.by_id.values():
+                ch = e.channel
+                if e.state == ChannelState.NORMAL and e.reestablished and ch.can_add_htlcs() and ch.short_channel_id is not None:
+                    outbound = ch._projected()[0] - ch.remote_config.channel_reserve_satoshis * 1000
+                    ours.append(routing.LocalChannel(e.peer, int(ch.short_channel_id), max(outbound, 0),
+                                                     ch.remote_config.htlc_minimum_msat))
+            try:
+                route = routing.find_route(idx, self.node.node_id, inv.payee, amount, cltv, exclude=exclude, our_channels=ours)
+            except routing.NoRouteError as exc:
+                if res is not None:
+                    break
+                raise RefusedError(f"no channel with the payee {inv.payee.hex()}, no route hint from a peer, and {exc}") from None
+            hops = [(h.node_id, HopPayload(amt_to_forward=h.amt_to_forward, outgoing_cltv_value=h.outgoing_cltv_value,
+                                           short_channel_id=h.short_channel_id)) for h in route.hops[:-1]]
+            hops.append((inv.payee, final))
+            tried = {"route": [n.hex() for n in route.nodes], "channels": [str(ShortChannelId.from_int(c)) for c in route.channels],
+                     "amount_msat": route.amount_msat, "fee_msat": route.fee_msat}
+            attempts.append(tried)
+            entries = [e for e in self.manager.usable(route.hops[0].node_id) if e.channel.short_channel_id == route.first_short_channel_id]
+            try:
+                res = await self._send(inv, text, amount, route.fee_msat, hops, route.amount_msat, route.cltv_expiry, entries,
+                                       timeout, "route's first hop: ")
+            except RefusedError as exc:
+                tried["failure"] = str(exc)
+                exclude.add(route.first_short_channel_id)
+                continue
+            tried["status"], tried["failure"] = res["status"], res.get("failure")
+            hop, code = res.get("failure_hop"), res.get("failure_code")
+            if res["status"] != FAILED or hop is None or code is None or hop >= len(route.hops) - 1:
+                break  # done, pending, or refused by the payee (or unreadable): a new route would not help
+            # hop `hop` could not forward over its outgoing channel (route.channels[hop + 1])
+            exclude.add(route.hops[hop].node_id if code & 0x2000 else route.channels[hop + 1])
+        if res is None:
+            raise RefusedError(f"no route could carry the payment: {attempts[-1].get('failure')}")
+        res["attempts"] = attempts
+        return res
 
     def get(self, channel_id: bytes, htlc_id: int) -> dict:
         row = self.db.execute("SELECT * FROM payments WHERE channel_id=? AND htlc_id=?", (channel_id, htlc_id)).fetchone()

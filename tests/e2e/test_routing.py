@@ -1,0 +1,53 @@
+"""End to end: A pays C over B with no route hint, on a route found in A's gossip graph
+(A-B and B-C public channels), paying B's published fee."""
+
+from __future__ import annotations
+
+import hashlib
+
+from lncli.proto import invoice as bolt11
+from lncli.rpc.client import call
+from tests.e2e.test_channels import balances, channel, nodes, settled, wait  # noqa: F401 - nodes is a fixture
+
+
+def _policy(nodes, name, scid, source):
+    rows = [c for c in nodes.json(name, "graph")["channels"] if c["short_channel_id"] == scid and c["source"] == source]
+    return rows[0] if rows else None
+
+
+def test_pay_over_gossip_route(nodes):
+    for name in "abc":
+        nodes.start(name)
+    nodes("a", "fund", "0.01btc")
+    nodes("b", "fund", "0.01btc")
+    nodes("a", "connect", nodes.uri("b"), "--persist")
+    nodes("b", "connect", nodes.uri("c"), "--persist")
+    nodes.json("a", "open", nodes.id["b"], "400000", "--no-wait")
+    nodes.json("b", "open", nodes.id["c"], "300000", "--no-wait")
+    nodes("a", "mine", "6")
+    for x, y in ("ab", "ba", "bc", "cb"):
+        wait(lambda x=x, y=y: (c := channel(nodes, x, y)) and c["active"], what=f"{x}-{y} NORMAL")
+    bc = channel(nodes, "b", "c")
+    assert not bc["private"]
+    pol = wait(lambda: _policy(nodes, "a", bc["short_channel_id"], nodes.id["b"]), timeout=30, what="a's graph has b->c")
+    ab0, bc0 = balances(nodes, "a", "b"), balances(nodes, "b", "c")
+
+    inv = nodes.json("c", "invoice", "create", "50000sat")
+    assert not bolt11.decode(inv["bolt11"], network_hint="regtest").route_hints
+    # over RPC: the CLI's pay shows neither route nor attempts
+    p = call(nodes.dir("a") / "regtest", "pay", datadir=nodes.dir("a"), timeout=90, bolt11=inv["bolt11"], wait=60)
+    fee = pol["base_fee_millisatoshi"] + 50_000_000 * pol["fee_per_millionth"] // 1_000_000
+    assert p["status"] == "succeeded" and p["fee_msat"] == fee and p["destination"] == nodes.id["c"], p
+    assert p["route"] == [nodes.id["b"], nodes.id["c"]] and len(p["attempts"]) == 1
+    assert p["attempts"][0]["channels"] == [channel(nodes, "a", "b")["short_channel_id"], bc["short_channel_id"]]
+    assert hashlib.sha256(bytes.fromhex(p["payment_preimage"])).hexdigest() == inv["payment_hash"]
+    settled(nodes, "a", "b"), settled(nodes, "b", "c")
+    assert balances(nodes, "a", "b") == (ab0[0] - 50_000_000 - fee, ab0[1] + 50_000_000 + fee)
+    assert balances(nodes, "b", "c") == (bc0[0] - 50_000_000, bc0[1] + 50_000_000)
+    (f,) = nodes.json("b", "forwards")
+    assert f["status"] == "settled" and f["fee_msat"] == fee
+
+    # an amount no channel of B towards C can carry: no route, a clear refusal
+    big = nodes.json("c", "invoice", "create", "350000sat")
+    r = nodes("a", "pay", big["bolt11"], check=False)
+    assert r.returncode == 1 and "no route" in r.stderr, r.stderr
