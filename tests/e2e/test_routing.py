@@ -51,3 +51,11 @@ def test_pay_over_gossip_route(nodes):
     big = nodes.json("c", "invoice", "create", "350000sat")
     r = nodes("a", "pay", big["bolt11"], check=False)
     assert r.returncode == 1 and "no route" in r.stderr, r.stderr
+
+    # within the b->c channel's gossip limits but beyond B's balance: B fails it with a channel
+    # failure, A excludes that channel, finds no other route and reports the attempt
+    assert pol["htlc_maximum_msat"] >= 280_000_000
+    mid = nodes.json("c", "invoice", "create", "280000sat")
+    q = call(nodes.dir("a") / "regtest", "pay", datadir=nodes.dir("a"), timeout=90, bolt11=mid["bolt11"], wait=60)
+    assert q["status"] == "failed" and q["failing_node"] == nodes.id["b"] and q["failure_hop"] == 0, q
+    assert q["failure_code"] & 0x1000 and len(q["attempts"]) == 1 and q["attempts"][0]["status"] == "failed", q
