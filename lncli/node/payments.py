@@ -14,7 +14,11 @@ carries ``amt_to_forward``, ``outgoing_cltv_value``, ``payment_data`` (payment_s
 total_msat) and ``payment_metadata``; offer the HTLC and sign. The payment row is written in the
 same transaction as the channel state that offers the HTLC; its result (preimage, or the BOLT 4
 failure decoded from the onion error) is written in the transaction of the channel state that
-learns it. The session key is drawn here from ``os.urandom``.
+learns it. The session key is drawn here from ``os.urandom``. A payee that is neither a peer
+nor behind a peer's route hint is paid over a route of :func:`lncli.proto.routing.find_route`
+in the gossip graph (its hints as extra edges; :meth:`Payments._pay_route`): after a failure
+from an intermediate hop its channel (its node, for a NODE failure) is excluded and another
+route tried, up to MAX_ATTEMPTS; the result lists them in ``attempts``.
 
 Receiving (:meth:`Payments.settle_incoming`): once an incoming HTLC is irrevocably committed,
 peel its onion with the node key; a bad onion is failed with ``update_fail_malformed_htlc``
