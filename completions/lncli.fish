@@ -16,7 +16,7 @@ complete -c lncli -n '__fish_use_subcommand' -a 'invoice' -d 'BOLT 11 invoices: 
 complete -c lncli -n '__fish_use_subcommand' -a 'mine' -d 'Mine N blocks on regtest (embedded chain or bitcoind)'
 complete -c lncli -n '__fish_use_subcommand' -a 'node' -d 'Run the node (start), stop it, show what it is (info)'
 complete -c lncli -n '__fish_use_subcommand' -a 'open' -d 'Open a channel: BOLT 2 funding and broadcast, then wait for minimum_depth confirmations and channel_ready both ways'
-complete -c lncli -n '__fish_use_subcommand' -a 'pay' -d 'Pay an invoice whose payee is a direct peer, or reachable over one of its route hints from a direct peer; prints payment_hash, payment_preimage, amount_msat, fee_msat and status'
+complete -c lncli -n '__fish_use_subcommand' -a 'pay' -d 'Pay an invoice: to a direct peer, over the invoice\'s route hints, or along a route found in the gossip graph (up to 3 attempts); prints payment_hash, payment_preimage, amount_msat, fee_msat, status and the route'
 complete -c lncli -n '__fish_use_subcommand' -a 'peers' -d 'List peers: node id, address, direction, features, connected since, last error'
 complete -c lncli -n '__fish_use_subcommand' -a 'penalty' -d 'Punish a revoked commitment (BOLT 5): print the signed justice tx taking the cheater\'s to_local and HTLC outputs'
 complete -c lncli -n '__fish_use_subcommand' -a 'ping' -d 'Ping a connected peer and print the round-trip time'

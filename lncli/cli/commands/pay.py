@@ -1,4 +1,5 @@
-"""``lncli pay``: pay a BOLT 11 invoice of a direct peer, or over one route-hint hop."""
+"""``lncli pay``: pay a BOLT 11 invoice: to a direct peer, over a route hint, or along a route
+found in the gossip graph."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ def pay(
     amount: Optional[str] = typer.Option(None, "--amount", metavar="AMOUNT", help="Amount for an any-amount invoice (1000sat, 1500msat; a bare number is sat)."),
     timeout: float = typer.Option(60, "--timeout", metavar="SECONDS", help="How long to wait for the outcome [default 60].", show_default=False),
 ) -> None:
-    """Pay an invoice whose payee is a direct peer, or reachable over one of its route hints from a direct peer; prints payment_hash, payment_preimage, amount_msat, fee_msat and status.
+    """Pay an invoice: to a direct peer, over the invoice's route hints, or along a route found in the gossip graph (up to 3 attempts); prints payment_hash, payment_preimage, amount_msat, fee_msat, status and the route.
 
     A failure exits 1 with its BOLT 4 name (e.g. incorrect_or_unknown_payment_details) and the failing_node."""
     env: Env = ctx.obj
@@ -35,6 +36,9 @@ def pay(
         raise InputError("--timeout must be more than 0 and at most 3600 seconds")
     p = call(env.netdir, "pay", datadir=env.datadir, timeout=timeout + 30, bolt11=text, amount_msat=amount_msat, wait=timeout)
     out = {k: p[k] for k in ("payment_hash", "payment_preimage", "amount_msat", "fee_msat", "status", "destination")}
+    for k in ("route", "attempts"):
+        if p.get(k):
+            out[k] = p[k]
     if p["status"] == "failed":
         if p.get("failure"):
             out["failure"] = p["failure"]
