@@ -21,7 +21,7 @@ import hashlib
 from coincurve import PublicKey
 
 from lncli.bitcoin.ecdsa import CURVE_ORDER, encode_der_signature, is_strict_der
-from lncli.bitcoin.script import P2A_SCRIPT, ripemd160
+from lncli.bitcoin.script import P2A_SCRIPT, encode_script_num, ripemd160
 from lncli.bitcoin.sighash import SighashCache, legacy_sighash
 from lncli.bitcoin.tx import Transaction
 from lncli.errors import LncliError
@@ -207,19 +207,6 @@ def _num(v: bytes, require_minimal: bool, max_size: int = 4) -> int:
     return n
 
 
-def _enc(n: int) -> bytes:
-    if n == 0:
-        return b""
-    neg = n < 0
-    m = -n if neg else n
-    out = bytearray(m.to_bytes((m.bit_length() + 7) // 8, "little"))
-    if out[-1] & 0x80:
-        out.append(0x80 if neg else 0)
-    elif neg:
-        out[-1] |= 0x80
-    return bytes(out)
-
-
 def _minimal_push(op: int, data: bytes) -> bool:
     n = len(data)
     if n == 0:
@@ -395,7 +382,7 @@ def eval_script(stack: list[bytes], script: bytes, flags: int, ctx: SpendContext
             continue
 
         if op == 0x4F or 0x51 <= op <= 0x60:  # OP_1NEGATE, OP_1..OP_16
-            S.append(_enc(op - 0x50))
+            S.append(encode_script_num(op - 0x50))
         elif op == 0x61 or op == 0xB0 or 0xB3 <= op <= 0xB9:  # NOP, NOP1, NOP4..NOP10
             if op != 0x61 and flags & VERIFY_DISCOURAGE_UPGRADABLE_NOPS:
                 raise ScriptError(E_DISCOURAGE_NOPS)
@@ -469,7 +456,7 @@ def eval_script(stack: list[bytes], script: bytes, flags: int, ctx: SpendContext
             if _cast_bool(S[-1]):
                 S.append(S[-1])
         elif op == 0x74:  # DEPTH
-            S.append(_enc(len(S)))
+            S.append(encode_script_num(len(S)))
         elif op == 0x75:  # DROP
             pop()
         elif op == 0x76:  # DUP
@@ -509,7 +496,7 @@ def eval_script(stack: list[bytes], script: bytes, flags: int, ctx: SpendContext
         elif op == 0x82:  # SIZE
             if not S:
                 raise ScriptError(E_INVALID_STACK)
-            S.append(_enc(len(S[-1])))
+            S.append(encode_script_num(len(S[-1])))
         elif op == 0x87 or op == 0x88:  # EQUAL / EQUALVERIFY
             if len(S) < 2:
                 raise ScriptError(E_INVALID_STACK)
@@ -537,7 +524,7 @@ def eval_script(stack: list[bytes], script: bytes, flags: int, ctx: SpendContext
                 r = int(a != 0)
             else:  # 2MUL/2DIV are disabled (caught above)
                 raise ScriptError(E_BAD_OPCODE)
-            S.append(_enc(r))
+            S.append(encode_script_num(r))
         elif 0x93 <= op <= 0xA4:  # binary arithmetic
             if len(S) < 2:
                 raise ScriptError(E_INVALID_STACK)
@@ -573,7 +560,7 @@ def eval_script(stack: list[bytes], script: bytes, flags: int, ctx: SpendContext
                 if not r:
                     raise ScriptError(E_NUMEQUALVERIFY)
             else:
-                S.append(_enc(r))
+                S.append(encode_script_num(r))
         elif op == 0xA5:  # WITHIN
             if len(S) < 3:
                 raise ScriptError(E_INVALID_STACK)
