@@ -18,3 +18,13 @@ def test_demo_runs_and_cleans_up(script_runner, tmp_path):
     assert bob["confirmed_sat"] == 2000
     # the nodes were stopped: no control sockets left
     assert not list(work.glob("*/regtest/lncli-rpc"))
+
+
+def test_narration_summary_picks_the_telling_fields():
+    from lncli.cli.commands.demo import _summary
+
+    assert _summary({"status": "succeeded", "amount_msat": 1000000, "fee_msat": 0, "payment_hash": "ab"}) == (
+        "status succeeded, amount msat 1,000,000, fee msat 0"
+    )
+    assert _summary([{"payment_hash": "x", "status": "paid"}, {"status": "unpaid"}]) == "paid, unpaid"
+    assert _summary("text") == "" and _summary([]) == ""

@@ -45,9 +45,31 @@ def demo(
             env.stderr.write(msg + "\n")
 
 
+#: the result fields worth a line in the narration, in this order
+_SUMMARY_KEYS = (
+    "alias", "state", "short_channel_id", "status", "amount_msat", "fee_msat", "amount_sat",
+    "confirmed_sat", "capacity_sat", "local_balance_msat", "remote_balance_msat", "height",
+)
+
+
+def _summary(result) -> str:
+    if isinstance(result, list):
+        if result and isinstance(result[0], dict) and "status" in result[0]:
+            return ", ".join(f"{r.get('status')}" for r in result)
+        result = result[0] if result and isinstance(result[0], dict) else {}
+    if not isinstance(result, dict):
+        return ""
+    parts = [f"{k.replace('_', ' ')} {result[k]:,}" if isinstance(result[k], int) else f"{k.replace('_', ' ')} {result[k]}"
+             for k in _SUMMARY_KEYS if result.get(k) is not None]
+    return ", ".join(parts)
+
+
 def _narrate(env: Env, n: int, step: dict) -> None:
     from rich.console import Console
 
     console = Console(file=env.stdout, soft_wrap=True, highlight=False)
     console.print(f"[bold]{n:2}. {step['step']}[/bold]  [dim]({step['seconds']:.2f}s)[/dim]")
     console.print(f"    [cyan]$ {step['command']}[/cyan]", markup=True)
+    summary = _summary(step.get("result"))
+    if summary:
+        console.print(f"    [green]{summary}[/green]", markup=True)
