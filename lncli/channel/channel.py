@@ -577,6 +577,8 @@ class Channel:
         if self.state not in (S.NORMAL, S.SHUTDOWN) or self.remote_basepoints is None:
             return
         self._keys(LOCAL, self.local_ctn + 1)
+        # the next_per_commitment_point of our next revoke_and_ack (sent once local_ctn + 1 is ours)
+        self.secrets.per_commitment_point(self.local_ctn + 2)
         if self.remote_ctn + 1 in self.remote_points:
             self._keys(REMOTE, self.remote_ctn + 1)
 

@@ -110,8 +110,9 @@ class ChannelSecrets:
         key = ("secret", commitment_number)
         s = self._points.get(key)
         if s is None:
-            if len(self._points) > 64:
-                self._points.clear()
+            if len(self._points) > 64:  # bounded: drop the oldest per-commitment entries, keep the basepoints
+                for k in [k for k in self._points if isinstance(k, tuple)][:32]:
+                    del self._points[k]
             s = self._points[key] = shachain.per_commitment_secret(self.shachain_seed, commitment_number)
         return s
 
