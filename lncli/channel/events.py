@@ -38,7 +38,15 @@ __all__ = [
 ]
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}  # dataclass -> its field names, in order (cached)
+
+
 def _json(v: Any) -> Any:
+    t = type(v)
+    if t is int or t is str or v is None or t is bool or t is float:
+        return v
+    if t is bytes:
+        return v.hex()
     if isinstance(v, (bytes, bytearray)):
         return bytes(v).hex()
     if isinstance(v, Transaction):
@@ -47,9 +55,12 @@ def _json(v: Any) -> Any:
         return [_json(x) for x in v]
     if isinstance(v, dict):
         return {str(k): _json(x) for k, x in v.items()}
-    if hasattr(v, "__dataclass_fields__"):
-        return {f.name: _json(getattr(v, f.name)) for f in fields(v)}
-    return v
+    names = _FIELD_NAMES.get(t)
+    if names is None:
+        if not hasattr(v, "__dataclass_fields__"):
+            return v
+        names = _FIELD_NAMES[t] = tuple(f.name for f in fields(v))
+    return {n: _json(getattr(v, n)) for n in names}
 
 
 class _Jsonable:
