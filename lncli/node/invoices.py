@@ -21,6 +21,20 @@ from dataclasses import dataclass
 from lncli.errors import InputError
 from lncli.store.db import migrate, transaction
 
+
+def payment_hash_param(payment_hash: str | None) -> bytes | None:
+    """An optional RPC ``payment_hash`` filter: None, or 32 bytes from 64 hex characters."""
+    if payment_hash is None:
+        return None
+    try:
+        ph = bytes.fromhex(payment_hash)
+    except (ValueError, TypeError):
+        raise InputError("payment_hash must be 64 hex characters") from None
+    if len(ph) != 32:
+        raise InputError("payment_hash must be 64 hex characters")
+    return ph
+
+
 COMPONENT = "invoices"
 MIGRATIONS = [
     """
@@ -329,14 +343,7 @@ def register(registry, store: InvoiceStore, hints: Callable[[], Sequence] | None
         return store.to_json(store.create(amount_msat, description, dh, expiry, route_hints=r))
 
     async def listinvoices(payment_hash: str | None = None, status: str | None = None) -> list:
-        ph = None
-        if payment_hash is not None:
-            try:
-                ph = bytes.fromhex(payment_hash)
-            except (ValueError, TypeError):
-                raise InputError("payment_hash must be 64 hex characters") from None
-            if len(ph) != 32:
-                raise InputError("payment_hash must be 64 hex characters")
+        ph = payment_hash_param(payment_hash)
         now = store.clock()
         return [r.to_json(now) for r in store.list(status, ph)]
 

@@ -49,6 +49,7 @@ from lncli.channel.channel import ChannelError
 from lncli.channel.events import Outcome
 from lncli.channel.state import InboundHTLCState
 from lncli.errors import InputError, LncliError, RefusedError
+from lncli.node.invoices import payment_hash_param
 from lncli.store.db import migrate, transaction
 
 log = logging.getLogger("lncli.payments")
@@ -516,15 +517,7 @@ def register(registry, payments: Payments) -> None:
         return await payments.pay(bolt11, amount_msat, float(wait))
 
     async def listpayments(payment_hash: str | None = None) -> list:
-        ph = None
-        if payment_hash is not None:
-            try:
-                ph = bytes.fromhex(payment_hash)
-            except (ValueError, TypeError):
-                raise InputError("payment_hash must be 64 hex characters") from None
-            if len(ph) != 32:
-                raise InputError("payment_hash must be 64 hex characters")
-        return payments.list(ph)
+        return payments.list(payment_hash_param(payment_hash))
 
     registry.add("pay", pay)
     registry.add("listpayments", listpayments)
