@@ -34,6 +34,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop_process(proc: subprocess.Popen, ask_to_stop, grace: float) -> None:
+    """Ask a daemon to stop (``ask_to_stop()``), wait ``grace`` seconds, then terminate, then kill."""
+    try:
+        ask_to_stop()
+    except Exception:  # noqa: BLE001  (its CLI missing, hanging or refused: terminate below)
+        pass
+    try:
+        proc.wait(grace)
+        return
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class RegtestBitcoind:
     """One running ``bitcoind -regtest``. ``cookie=True`` starts it without rpcuser/rpcpassword, so
     RPC clients must use the cookie file ``datadir/regtest/.cookie``; ``txindex=False`` without
@@ -112,20 +130,7 @@ class RegtestBitcoind:
         proc, self.proc = self.proc, None
         if proc is None or proc.poll() is not None:
             return
-        try:
-            self.cli("stop", timeout=15)
-        except Exception:  # noqa: BLE001  (bitcoin-cli missing or hanging: fall through to terminate)
-            pass
-        try:
-            proc.wait(30)
-            return
-        except subprocess.TimeoutExpired:
-            proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, lambda: self.cli("stop", timeout=15), grace=30)
 
 
 def start_or_skip(request, datadir: Path, **kw) -> RegtestBitcoind:

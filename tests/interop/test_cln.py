@@ -39,7 +39,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.bitcoind import BITCOIND, RegtestBitcoind, free_port, start_or_skip
+from tests.bitcoind import BITCOIND, RegtestBitcoind, free_port, start_or_skip, stop_process
 from tests.e2e.test_channels import ROOT, lncli, out, wait
 
 LIGHTNINGD = shutil.which("lightningd")
@@ -135,20 +135,7 @@ class Cln:
         proc, self.proc = self.proc, None
         if proc is None or proc.poll() is not None:
             return
-        try:
-            self.rpc("stop", timeout=10)
-        except Exception:  # noqa: BLE001  (not answering: terminate below)
-            pass
-        try:
-            proc.wait(15)
-            return
-        except subprocess.TimeoutExpired:
-            proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, lambda: self.rpc("stop", timeout=10), grace=15)
 
     def channel(self, channel_id: str) -> dict | None:
         rows = [c for c in self.rpc("listpeerchannels")["channels"] if c.get("channel_id") == channel_id]
