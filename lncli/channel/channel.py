@@ -1224,6 +1224,23 @@ class Channel:
                 return True
         return False
 
+    def only_settlements_pending(self) -> bool:
+        """Whether the peer's next commitment would change only by removing HTLCs we offered
+        that the peer fulfilled or failed (nothing of ours, no add, no fee): signing it is not
+        urgent, so the node may wait a moment and sign it together with whatever comes next
+        (commitment batching)."""
+        for ref in self.local_log:
+            if self._slot(ref, True)[REMOTE] is None:
+                return False
+        found = False
+        for ref in self.remote_log:
+            c = self._slot(ref, False)[REMOTE]
+            if c is not None and c > self.remote_ctn:
+                if ref[0] not in _REMOVALS:
+                    return False
+                found = True
+        return found
+
     # ================================================================== commitment_signed / revoke_and_ack
 
     def send_commitment(self) -> Outcome:
@@ -1765,6 +1782,9 @@ class Channel:
         c.remote_log = [list(r) for r in d["remote_log"]]
         c.short_channel_id = d["short_channel_id"]
         return c
+
+
+_REMOVALS = frozenset(("fulfill", "fail", "fail_malformed"))
 
 
 def _check_shutdown_script(script: bytes, err=ProtocolError) -> bytes:

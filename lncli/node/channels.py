@@ -127,6 +127,11 @@ FEERATE_FLOOR = 253
 HINT_FEE_BASE_MSAT = 1000
 HINT_FEE_PROPORTIONAL_MILLIONTHS = 10
 HINT_CLTV_EXPIRY_DELTA = 34
+#: Commitment batching: a commitment_signed that would only remove HTLCs the peer fulfilled or
+#: failed waits this long (seconds; ``commit-delay=MS`` in lncli.conf, 0 to sign at once), so
+#: whatever comes next (the next payment's update_add_htlc) rides in the same commitment: one
+#: round trip, one signature and one disk sync fewer. Our own updates are always signed at once.
+COMMIT_DELAY = 0.010
 
 
 def channel_policy(settings) -> LocalPolicy:
@@ -168,6 +173,7 @@ class Entry:
     durable: str = ""  # the last record known to be on disk, to roll back a failed write
     opened: asyncio.Future | None = None  # opener: resolves at funding broadcast (or fails)
     closed: asyncio.Future | None = None  # resolves when a closing tx is handed out
+    commit_timer: asyncio.TimerHandle | None = None  # a batched commitment_signed (COMMIT_DELAY)
 
     @property
     def channel_id(self) -> bytes:
@@ -218,6 +224,12 @@ class ChannelManager:
                 raise InputError(f"dev-feerate is a testing option, regtest only (this node is on {self.network})")
             self.dev_feerate = max(FEERATE_FLOOR, conf.get_int("dev-feerate", FEERATE_FLOOR))
             self.feerate_per_kw = self.dev_feerate
+        self.commit_delay = COMMIT_DELAY
+        if conf is not None and conf.get("commit-delay") is not None:
+            ms = conf.get_int("commit-delay", 10)
+            if not 0 <= ms <= 1000:
+                raise InputError(f"commit-delay={ms} must be between 0 and 1000 ms")
+            self.commit_delay = ms / 1000
         self.payments = None  # lncli.node.payments.Payments, set by attach
         self.watcher = None  # lncli.monitor.watcher.ChainWatcher (None without a chain)
         self._handed: dict[bytes, int] = {}  # channel_id -> last update handed to the watcher
@@ -366,7 +378,7 @@ class ChannelManager:
 
     # ------------------------------------------------------------------ persistence
 
-    def commit(self, e: Entry, out: Outcome, extra=None, *, auto_commit: bool = True) -> None:
+    def commit(self, e: Entry, out: Outcome, extra=None, *, auto_commit: bool = True, batch: bool = True) -> None:
         """Persist ``e`` (record, monitor updates, event effects), then send the messages, then
         act on the events.
 
@@ -375,11 +387,15 @@ class ChannelManager:
         while the event loop runs one callback (e.g. all the messages of one TCP read) is written
         by :meth:`_flush` in ONE SQLite transaction (one disk sync, ``synchronous=FULL``) at the
         loop's next iteration, and only after that commit are their messages sent and their
-        events acted on. Without a running event loop the write happens at once (and raises)."""
+        events acted on. Without a running event loop the write happens at once (and raises).
+
+        A commitment_signed that would only remove HTLCs the peer settled is batched (see
+        :data:`COMMIT_DELAY`) unless ``batch`` is false."""
         ch = e.channel
         settled = self._settle_now(e, out)
         if (auto_commit or settled) and e.reestablished and ch.needs_commitment():
-            out.extend(ch.send_commitment())
+            if not (batch and self.commit_delay > 0 and ch.only_settlements_pending() and self._defer_commitment(e)):
+                out.extend(ch.send_commitment())
         for event in out.events:
             if isinstance(event, ev.BroadcastCommitment):
                 e.closing_tx = event.tx
@@ -397,6 +413,28 @@ class ChannelManager:
                 self._flush(raise_errors=True)
                 return
             self._flush_handle = loop.call_soon(self._flush)
+
+    def _defer_commitment(self, e: Entry) -> bool:
+        """Arm ``e``'s batching timer (True), or False without a running event loop."""
+        if e.commit_timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return False
+            e.commit_timer = loop.call_later(self.commit_delay, self._batched_commitment, e)
+        return True
+
+    def _batched_commitment(self, e: Entry) -> None:
+        e.commit_timer = None
+        if self.by_id.get(e.channel_id) is not e or not e.reestablished:
+            return  # closed, or disconnected: channel_reestablish settles what is pending
+        if not e.channel.needs_commitment():
+            return  # already signed with a later update
+        try:
+            self.commit(e, Outcome(), batch=False)
+        except ChannelError as exc:
+            self._rollback(e)
+            log.warning("channel %s: batched commitment_signed not sent: %s", e.channel_id.hex(), exc)
 
     def _settle_now(self, e: Entry, out: Outcome) -> bool:
         """Fulfill or fail the incoming HTLCs ``out`` reports irrevocably committed (extends

@@ -151,6 +151,9 @@ def test_force_close_and_refusals(tmp_path):
             cid = await open_channel(a, b, 300_000)
             inv = b.invoices.create(50_000_000)
             assert (await a.channels.payments.pay(inv.bolt11))["status"] == "succeeded"
+            # the HTLC's removal from b's commitment is batched (commit-delay): let it settle, so
+            # b's commitment does not outbid a's in the mempool (both broadcast theirs)
+            await until(lambda: chan(a, b)["pending_htlcs"] == 0 and chan(b, a)["pending_htlcs"] == 0)
             e = a.channels.by_id[cid]
             latest = e.channel.latest_holder_commitment()[0].txid()
             res = await a.channels.close_channel(e, force=True)
