@@ -22,6 +22,7 @@ removal did not. Balances, HTLC lists and the feerate of any commitment follow f
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 
 from coincurve._libsecp256k1 import ffi as _ffi
@@ -129,6 +130,23 @@ class HtlcRecord:
             "removal": removal,
         }
 
+    def json_text(self) -> str:
+        """``json.dumps(self.to_json(), separators=(",", ":"))``; the part up to the onion is
+        cached on the record while those fields hold the same objects."""
+        key = (self.htlc_id, self.outbound, self.amount_msat, self.payment_hash, self.cltv_expiry, self.onion_routing_packet)
+        hit = self.__dict__.get("_json_head")
+        if hit is None or hit[1] != _ids(key) or type(key[3]) is not bytes or type(key[5]) is not bytes:
+            d = self.to_json()
+            for k in ("add_ctn", "remove_ctn", "removal"):
+                del d[k]
+            hit = (key, _ids(key), _ENC(d)[:-1])
+            self.__dict__["_json_head"] = hit
+        removal = self.removal
+        if removal is not None:
+            removal = {k: (v.hex() if isinstance(v, bytes) else v) for k, v in removal.items()}
+        rc = self.remove_ctn
+        return hit[2] + "," + _ENC({"add_ctn": list(self.add_ctn), "remove_ctn": None if rc is None else list(rc), "removal": removal})[1:]
+
     @classmethod
     def from_json(cls, d: dict) -> HtlcRecord:
         removal = d["removal"]
@@ -148,6 +166,33 @@ class HtlcRecord:
             remove_ctn=None if d["remove_ctn"] is None else list(d["remove_ctn"]),
             removal=removal,
         )
+
+
+def _make_encoder():
+    """``json.dumps(x, separators=(",", ":"))`` without building a new encoder per call: the
+    same C encoder json.dumps builds each time, made once (with no circular-reference check:
+    records have no cycles, and the text is the same)."""
+    from json import encoder as je
+
+    if je.c_make_encoder is None:  # pragma: no cover - CPython always has _json
+        return json.JSONEncoder(separators=(",", ":")).encode
+    c_enc = je.c_make_encoder(
+        None, json.JSONEncoder().default, je.encode_basestring_ascii, None, ":", ",", False, False, True
+    )
+
+    def enc(o) -> str:
+        return "".join(c_enc(o, 0))
+
+    return enc
+
+
+_ENC = _make_encoder()
+
+
+def _ids(objs: tuple) -> list:
+    """Identities, to compare with ``==`` (element-wise identity, not equality: 1 == 1.0 ==
+    True but their JSON differs). Whoever keeps the list keeps ``objs`` too, so ids are not reused."""
+    return [*map(id, objs)]
 
 
 def _bp_json(bp: Basepoints) -> dict:
@@ -1748,6 +1793,81 @@ class Channel:
         d["remote_log"] = [list(r) for r in self.remote_log]
         d["short_channel_id"] = self.short_channel_id
         return d
+
+    def record_json(self) -> str:
+        """``json.dumps(self.to_record(), separators=(",", ":"))``, the same text, but cheaper:
+        the JSON of what rarely changes (seed, policy, configs, basepoints, ids, scripts) is
+        cached and reused while those very objects (immutable) are still in place; each HTLC's
+        fixed part (with its 1366-byte onion in hex) is cached on the HtlcRecord while its
+        fields are the same objects; the revocation store's hex is cached until a secret is
+        inserted (or the store is replaced). Everything else is encoded afresh each call."""
+        enc = _ENC
+        cache = self.__dict__.get("_json_cache")
+        if cache is None:
+            cache = self.__dict__["_json_cache"] = {}
+        head = {"version": 1, "state": self.state.value}
+        for k in _PLAIN:
+            head[k] = getattr(self, k)
+        parts = [enc(head)[:-1]]
+        # ids, scripts, seed, policy, configs, remote basepoints: cached by identity
+        key = (
+            self.chain_hash,
+            self.temporary_channel_id,
+            self.channel_id,
+            self.funding_txid,
+            self.local_shutdown_script,
+            self.remote_shutdown_script,
+            self.secrets,
+            self.policy,
+            self.local_config,
+            self.remote_config,
+            self.remote_basepoints,
+        )
+        hit = cache.get("static")
+        if hit is not None and hit[1] == _ids(key):
+            parts.append(hit[2])
+        else:
+            d: dict = {}
+            for k in _HEX:
+                v = getattr(self, k)
+                d[k] = None if v is None else v.hex()
+            d["channel_seed"] = self.secrets.channel_seed.hex()
+            d["policy"] = {k: getattr(self.policy, k) for k in self.policy.__dataclass_fields__}
+            d["local_config"] = self.local_config.to_json() if self.local_config else None
+            d["remote_config"] = self.remote_config.to_json() if self.remote_config else None
+            d["remote_basepoints"] = _bp_json(self.remote_basepoints) if self.remote_basepoints else None
+            frag = "," + enc(d)[1:-1]
+            if all(v is None or type(v) is bytes for v in key[:6]):  # bytearrays may change in place
+                cache["static"] = (key, _ids(key), frag)
+            parts.append(frag)
+        parts.append(',"remote_points":')
+        parts.append(enc({str(k): v.hex() for k, v in self.remote_points.items()}))
+        store = self.remote_store
+        hit = cache.get("store")
+        if hit is None or hit[0] is not store or hit[1] != store.next_index:
+            hit = cache["store"] = (store, store.next_index, enc(store.to_bytes().hex()))
+        parts.append(',"remote_store":')
+        parts.append(hit[2])
+        ls = self.local_sigs
+        parts.append(',"local_sigs":')
+        parts.append(
+            "null"
+            if ls is None
+            else enc({"signature": ls["signature"].hex(), "htlc_signatures": [s.hex() for s in ls["htlc_signatures"]]})
+        )
+        parts.append(',"offered":[')
+        parts.append(",".join([r.json_text() for r in self.offered.values()]))
+        parts.append('],"received":[')
+        parts.append(",".join([r.json_text() for r in self.received.values()]))
+        parts.append("],")
+        tail = {
+            "fees": [{"seq": f["seq"], "feerate": f["feerate"], "ctn": list(f["ctn"])} for f in self.fees],
+            "local_log": [list(r) for r in self.local_log],
+            "remote_log": [list(r) for r in self.remote_log],
+            "short_channel_id": self.short_channel_id,
+        }
+        parts.append(enc(tail)[1:])
+        return "".join(parts)
 
     @classmethod
     def from_record(cls, d: dict) -> Channel:

@@ -39,7 +39,14 @@ def script_for(name: str) -> bytes:
 
 
 def roundtrip(c: Channel) -> Channel:
-    return Channel.from_record(json.loads(json.dumps(c.to_record())))
+    """Persist and load ``c`` as the node does (``record_json``), checking on the way that
+    ``record_json`` is exactly the text of ``to_record`` and that a reload gives it again."""
+    text = c.record_json()
+    assert text == json.dumps(c.to_record(), separators=(",", ":"))
+    assert c.record_json() == text  # the caches give the same text again
+    back = Channel.from_record(json.loads(text))
+    assert back.record_json() == text
+    return back
 
 
 class Pair:
