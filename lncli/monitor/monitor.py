@@ -35,7 +35,9 @@ tip ``h + d - 1``; a locktime-``L`` tx from tip ``L``.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, fields
+from functools import cached_property
 from typing import Any, Sequence
 
 from lncli.bitcoin.ecdsa import sign, witness_signature
@@ -76,6 +78,7 @@ __all__ = [
     "ChannelMonitor",
     "update_to_json",
     "update_from_json",
+    "update_body",
 ]
 
 #: confirmations after which a resolution is final (and the monitor can be archived)
@@ -215,6 +218,12 @@ class CounterpartyCommitment:
     htlcs: tuple
     feerate_per_kw: int
 
+    @cached_property
+    def record_text(self) -> str:
+        """Its entry in a monitor record (compact JSON), computed once: a long-lived channel keeps
+        every revoked commitment with HTLCs, and each snapshot writes them all again."""
+        return _COMPACT(_counterparty_json(self))
+
 
 @dataclass(frozen=True)
 class _Conf:
@@ -278,6 +287,7 @@ class ChannelMonitor:
         self._spent_by: dict[OutPoint, bytes] = {}
         self._watched: set[OutPoint] = set()
         self._block_hashes: dict[int, bytes] = {}  # recent blocks processed, to skip re-deliveries
+        self._preimage_texts: dict[bytes, tuple[bytes, str]] = {}  # payment_hash -> (preimage, record text)
 
     # ------------------------------------------------------------------ updates
 
@@ -718,6 +728,33 @@ class ChannelMonitor:
 
     def to_record(self) -> dict:
         """A JSON-able snapshot of everything but the secrets."""
+        record = self._record_head()
+        record["counterparty"] = [
+            _counterparty_json(c) for c in sorted(self.counterparty.values(), key=lambda c: c.commitment_number)
+        ]
+        record["preimages"] = {k.hex(): v.hex() for k, v in sorted(self.preimages.items())}
+        return record
+
+    def to_record_text(self) -> str:
+        """The JSON text of :meth:`to_record` (compact; preimages in the order learned): what the
+        store writes. The parts that grow with the channel's history (revoked commitments with
+        HTLCs, preimages) are serialized once each and reused by every later snapshot."""
+        counterparty = self.counterparty
+        cps = ",".join([counterparty[n].record_text for n in sorted(counterparty)])
+        cache = self._preimage_texts
+        if len(cache) > len(self.preimages):
+            cache.clear()  # some were dropped: do not keep their text
+        pre = []
+        for k, v in self.preimages.items():
+            hit = cache.get(k)
+            if hit is None or hit[0] != v:
+                hit = cache[k] = (v, f'"{k.hex()}":"{v.hex()}"')
+            pre.append(hit[1])
+        head = _COMPACT(self._record_head())
+        return f'{head[:-1]},"counterparty":[{cps}],"preimages":{{{",".join(pre)}}}}}'
+
+    def _record_head(self) -> dict:
+        """:meth:`to_record` but ``counterparty`` and ``preimages`` (the parts that grow)."""
 
         def j(u):
             return None if u is None else update_to_json(u)
@@ -731,18 +768,7 @@ class ChannelMonitor:
             "setup": j(self.setup),
             "holder": j(self.holder),
             "prev_holder": j(self.prev_holder),
-            "counterparty": [
-                {
-                    "commitment_number": c.commitment_number,
-                    "txid": c.txid.hex(),
-                    "per_commitment_point": c.per_commitment_point.hex(),
-                    "htlcs": [_htlc_json(h) for h in c.htlcs],
-                    "feerate_per_kw": c.feerate_per_kw,
-                }
-                for c in sorted(self.counterparty.values(), key=lambda c: c.commitment_number)
-            ],
             "revocations": self.revocations.to_bytes().hex(),
-            "preimages": {k.hex(): v.hex() for k, v in sorted(self.preimages.items())},
             "force_closed": self.force_closed,
             "best_height": self.best_height,
             "resolved_height": self.resolved_height,
@@ -843,6 +869,16 @@ def _htlc_json(h: bolt3.Htlc) -> dict:
     }
 
 
+def _counterparty_json(c: CounterpartyCommitment) -> dict:
+    return {
+        "commitment_number": c.commitment_number,
+        "txid": c.txid.hex(),
+        "per_commitment_point": c.per_commitment_point.hex(),
+        "htlcs": [_htlc_json(h) for h in c.htlcs],
+        "feerate_per_kw": c.feerate_per_kw,
+    }
+
+
 def _htlc_from_json(d: dict) -> bolt3.Htlc:
     return bolt3.Htlc(
         int(d["htlc_id"]), int(d["amount_msat"]), bytes.fromhex(d["payment_hash"]), int(d["cltv_expiry"]), bool(d["offered"])
@@ -870,6 +906,106 @@ def _field_value(name: str, value: Any) -> Any:
 def update_to_json(update: ev.MonitorUpdate) -> dict:
     """A monitor update as JSON (``{"type": ..., fields...}``, bytes as hex)."""
     return update.to_json()
+
+
+# ---- update_body: the compact JSON text of update_to_json, written directly (hot path) ------------
+#
+# Each writer below spells out one type's fields in its dataclass order, so the text is exactly
+# ``json.dumps(update_to_json(u), separators=(",", ":"))`` (tests check it on real updates). A value
+# of an unexpected type makes a writer raise TypeError/AttributeError: update_body then falls back
+# to the generic encoder, which answers as before.
+
+_int = int.__repr__  # TypeError for anything but an int (a bool gives 1/0: the same number)
+_hex = bytes.hex  # TypeError for anything but bytes (a float has a .hex() too)
+_COMPACT = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _bool(v: Any) -> str:
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    raise TypeError("not a bool")
+
+
+def _htlc_text(h: Any) -> str:
+    if type(h) is not bolt3.Htlc:
+        raise TypeError("not an Htlc")
+    return (
+        f'{{"htlc_id":{_int(h.htlc_id)},"amount_msat":{_int(h.amount_msat)},"payment_hash":"{_hex(h.payment_hash)}",'
+        f'"cltv_expiry":{_int(h.cltv_expiry)},"offered":{_bool(h.offered)}}}'
+    )
+
+
+def _htlc_tx_text(h: Any) -> str:
+    if type(h) is not ev.HolderHtlcTx or type(h.tx) is not Transaction:
+        raise TypeError("not a HolderHtlcTx")
+    return (
+        f'{{"htlc_id":{_int(h.htlc_id)},"offered":{_bool(h.offered)},"payment_hash":"{_hex(h.payment_hash)}",'
+        f'"cltv_expiry":{_int(h.cltv_expiry)},"tx":"{h.tx.to_hex()}","witness_script":"{_hex(h.witness_script)}",'
+        f'"remote_signature":"{_hex(h.remote_signature)}","local_signature":"{_hex(h.local_signature)}",'
+        f'"complete":{_bool(h.complete)}}}'
+    )
+
+
+def _holder_text(u: ev.LatestHolderCommitment) -> str:
+    if type(u.tx) is not Transaction or type(u.htlc_txs) not in (tuple, list):
+        raise TypeError("unexpected LatestHolderCommitment field types")
+    return (
+        f'{{"type":"LatestHolderCommitment","update_id":{_int(u.update_id)},'
+        f'"commitment_number":{_int(u.commitment_number)},"tx":"{u.tx.to_hex()}",'
+        f'"htlc_txs":[{",".join([_htlc_tx_text(h) for h in u.htlc_txs])}]}}'
+    )
+
+
+def _counterparty_text(u: ev.LatestCounterpartyCommitment) -> str:
+    if type(u.htlcs) not in (tuple, list):
+        raise TypeError("unexpected htlcs")
+    return (
+        f'{{"type":"LatestCounterpartyCommitment","update_id":{_int(u.update_id)},"txid":"{_hex(u.txid)}",'
+        f'"commitment_number":{_int(u.commitment_number)},"per_commitment_point":"{_hex(u.per_commitment_point)}",'
+        f'"htlcs":[{",".join([_htlc_text(h) for h in u.htlcs])}],"feerate_per_kw":{_int(u.feerate_per_kw)},'
+        f'"to_local_sat":{_int(u.to_local_sat)},"to_remote_sat":{_int(u.to_remote_sat)}}}'
+    )
+
+
+def _secret_text(u: ev.CommitmentSecret) -> str:
+    return (
+        f'{{"type":"CommitmentSecret","update_id":{_int(u.update_id)},'
+        f'"commitment_number":{_int(u.commitment_number)},"secret":"{_hex(u.secret)}"}}'
+    )
+
+
+def _preimage_text(u: ev.PaymentPreimage) -> str:
+    return (
+        f'{{"type":"PaymentPreimage","update_id":{_int(u.update_id)},"payment_hash":"{_hex(u.payment_hash)}",'
+        f'"payment_preimage":"{_hex(u.payment_preimage)}"}}'
+    )
+
+
+def _force_closed_text(u: ev.ChannelForceClosed) -> str:
+    return f'{{"type":"ChannelForceClosed","update_id":{_int(u.update_id)},"commitment_number":{_int(u.commitment_number)}}}'
+
+
+_BODY_WRITERS = {
+    ev.LatestHolderCommitment: _holder_text,
+    ev.LatestCounterpartyCommitment: _counterparty_text,
+    ev.CommitmentSecret: _secret_text,
+    ev.PaymentPreimage: _preimage_text,
+    ev.ChannelForceClosed: _force_closed_text,
+}
+
+
+def update_body(update: ev.MonitorUpdate) -> str:
+    """``json.dumps(update_to_json(update), separators=(",", ":"))``, the same text, faster: what
+    the store writes for each update (read back with ``update_from_json(json.loads(body))``)."""
+    writer = _BODY_WRITERS.get(type(update))
+    if writer is not None:
+        try:
+            return writer(update)
+        except (TypeError, AttributeError):
+            pass  # an unexpected value somewhere: the generic encoder says what it says
+    return _COMPACT(update_to_json(update))
 
 
 def update_from_json(d: dict) -> ev.MonitorUpdate:

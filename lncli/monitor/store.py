@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from lncli.errors import RefusedError
-from lncli.monitor.monitor import ChannelMonitor, update_from_json, update_to_json
+from lncli.monitor.monitor import ChannelMonitor, update_body, update_from_json
 from lncli.store.db import IntegrityError, migrate, open_db, transaction
 
 __all__ = ["COMPONENT", "MIGRATIONS", "DB_NAME", "MonitorStore", "monitor_db_path"]
@@ -87,7 +87,7 @@ class MonitorStore:
         try:
             conn.execute(
                 "INSERT INTO monitor_channels(channel_id, record, snapshot_update_id) VALUES (?, ?, ?)",
-                (monitor.channel_id, json.dumps(monitor.to_record()), monitor.latest_update_id),
+                (monitor.channel_id, monitor.to_record_text(), monitor.latest_update_id),
             )
         except IntegrityError:
             raise RefusedError(f"channel {monitor.channel_id.hex()} already has a monitor") from None
@@ -115,7 +115,7 @@ class MonitorStore:
     def _insert_update(self, conn, monitor: ChannelMonitor, update) -> None:
         conn.execute(
             "INSERT INTO monitor_updates(channel_id, update_id, body) VALUES (?, ?, ?)",
-            (monitor.channel_id, update.update_id, json.dumps(update_to_json(update), separators=(",", ":"))),
+            (monitor.channel_id, update.update_id, update_body(update)),
         )
 
     def _count(self, conn, monitor: ChannelMonitor, own_transaction: bool) -> None:
@@ -142,7 +142,7 @@ class MonitorStore:
         """:meth:`save` inside the caller's open transaction on this store's connection."""
         cur = conn.execute(
             "UPDATE monitor_channels SET record=?, snapshot_update_id=? WHERE channel_id=?",
-            (json.dumps(monitor.to_record()), monitor.latest_update_id, monitor.channel_id),
+            (monitor.to_record_text(), monitor.latest_update_id, monitor.channel_id),
         )
         if cur.rowcount == 0:
             raise RefusedError(f"channel {monitor.channel_id.hex()} has no stored monitor")
