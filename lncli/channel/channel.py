@@ -541,22 +541,43 @@ class Channel:
         self.next_update_id += 1
         return n
 
+    # The four below are memoised while the objects they follow from are the same objects
+    # (secrets, policy and basepoints are immutable; ids are bytes): the memo holds those
+    # objects, so identity cannot be confused by a reused id.
+
     @property
     def local_basepoints(self) -> Basepoints:
-        return self.secrets.basepoints()
+        sec = self.secrets
+        m = self.__dict__.get("_m_lbp")
+        if m is None or m[0] is not sec:
+            m = self._m_lbp = (sec, sec.basepoints())
+        return m[1]
 
     @property
     def funding_script(self) -> bytes:
-        return funding_script(self.secrets.funding_pubkey, self.remote_basepoints.funding_pubkey)
+        sec, rbp = self.secrets, self.remote_basepoints
+        m = self.__dict__.get("_m_fs")
+        if m is None or m[0] is not sec or m[1] is not rbp:
+            m = self._m_fs = (sec, rbp, funding_script(sec.funding_pubkey, rbp.funding_pubkey))
+        return m[2]
 
     @property
     def funding_outpoint(self) -> OutPoint:
-        return OutPoint(self.funding_txid, self.funding_output_index)
+        txid, n = self.funding_txid, self.funding_output_index
+        m = self.__dict__.get("_m_op")
+        if m is None or m[0] is not txid or m[1] is not n:
+            m = self._m_op = (txid, n, OutPoint(txid, n))
+        return m[2]
 
     @property
     def obscure_factor(self) -> int:
-        ours, theirs = self.secrets.payment_basepoint, self.remote_basepoints.payment_basepoint
-        return obscure_factor(ours, theirs) if self.is_opener else obscure_factor(theirs, ours)
+        sec, rbp, opener = self.secrets, self.remote_basepoints, self.is_opener
+        m = self.__dict__.get("_m_of")
+        if m is None or m[0] is not sec or m[1] is not rbp or m[2] is not opener:
+            ours, theirs = sec.payment_basepoint, rbp.payment_basepoint
+            f = obscure_factor(ours, theirs) if opener else obscure_factor(theirs, ours)
+            m = self._m_of = (sec, rbp, opener, f)
+        return m[3]
 
     def error_message(self, exc: Exception) -> Message:
         """The ``error`` to send the peer for a ChannelError raised by a handler."""
@@ -615,17 +636,31 @@ class Channel:
             cache[(side, point)] = keys
         return keys
 
+    def _htlc_privkey(self, per_commitment_point: bytes) -> bytes:
+        """Our htlc private key for a commitment with this per_commitment_point (cached)."""
+        cache = self.__dict__.get("_htlc_privkeys")
+        if cache is None:
+            cache = self._htlc_privkeys = {}
+        k = cache.get(per_commitment_point)
+        if k is None:
+            while len(cache) > 8:
+                del cache[next(iter(cache))]  # the oldest
+            k = cache[per_commitment_point] = derive_privkey(self.secrets.htlc_basepoint_secret, per_commitment_point)
+        return k
+
     def precompute(self) -> None:
         """Derive the keys of both sides' next commitments ahead of time (cached), so that
         signing or checking them does not wait for the elliptic-curve work. The node calls this
         while it waits for the peer; nothing else changes."""
         if self.state not in (S.NORMAL, S.SHUTDOWN) or self.remote_basepoints is None:
             return
-        self._keys(LOCAL, self.local_ctn + 1)
+        keys = self._keys(LOCAL, self.local_ctn + 1)
+        self._htlc_privkey(keys.per_commitment_point)
         # the next_per_commitment_point of our next revoke_and_ack (sent once local_ctn + 1 is ours)
         self.secrets.per_commitment_point(self.local_ctn + 2)
         if self.remote_ctn + 1 in self.remote_points:
-            self._keys(REMOTE, self.remote_ctn + 1)
+            keys = self._keys(REMOTE, self.remote_ctn + 1)
+            self._htlc_privkey(keys.per_commitment_point)
 
     def commitment(self, side: int, ctn: int):
         """Build commitment ``ctn`` of ``side`` (LOCAL: ours; REMOTE: theirs).
@@ -660,12 +695,13 @@ class Channel:
         """Sign their commitment ``ctn`` and its HTLC txs: (commitment_signed, CommitmentTx)."""
         ctx, keys = self.commitment(REMOTE, ctn)
         sig = bolt3.sign_input(ctx.tx, 0, self.funding_script, self.funding_satoshis, self.secrets.funding_privkey)
-        htlc_key = derive_privkey(self.secrets.htlc_basepoint_secret, keys.per_commitment_point)
+        vouts = self._htlc_vouts(ctx)
+        htlc_key = self._htlc_privkey(keys.per_commitment_point) if vouts else None
         feerate = self.feerate(REMOTE, ctn)
         sighash_type = bolt3.htlc_remote_sighash_type(self.anchors)
         txid = ctx.tx.txid()
         htlc_sigs = []
-        for vout, h in self._htlc_vouts(ctx):
+        for vout, h in vouts:
             htx = bolt3.build_htlc_tx(
                 commitment_txid=txid,
                 vout=vout,
@@ -693,8 +729,9 @@ class Channel:
             der = compact_to_der(signature)
         except DecodeError:
             raise ProtocolError("commitment signature is not a valid signature") from None
+        cache = SighashCache(ctx.tx)
         if not bolt3.verify_input(
-            ctx.tx, 0, self.funding_script, self.funding_satoshis, self.remote_basepoints.funding_pubkey, der
+            ctx.tx, 0, self.funding_script, self.funding_satoshis, self.remote_basepoints.funding_pubkey, der, cache=cache
         ):
             raise ProtocolError(f"invalid commitment signature for our commitment {ctn}")
         vouts = self._htlc_vouts(ctx)
@@ -703,6 +740,7 @@ class Channel:
         feerate = self.feerate(LOCAL, ctn)
         sighash_type = bolt3.htlc_remote_sighash_type(self.anchors)
         txid = ctx.tx.txid()
+        htxs = []
         for (vout, h), hsig in zip(vouts, htlc_signatures):
             htx = bolt3.build_htlc_tx(
                 commitment_txid=txid,
@@ -720,13 +758,18 @@ class Channel:
             ws = ctx.outputs[vout].witness_script
             if not bolt3.verify_input(htx, 0, ws, h.amount_sat, keys.remote_htlc_pubkey, hder, sighash_type):
                 raise ProtocolError(f"invalid htlc_signature for HTLC {h.htlc_id} on our commitment {ctn}")
-        return ctx, keys
+            htxs.append(htx)
+        return ctx, keys, cache, htxs
 
     def _holder_commitment(self, built=None) -> tuple[Transaction, tuple]:
-        """Our latest commitment, fully signed, and its HTLC txs."""
+        """Our latest commitment, fully signed, and its HTLC txs. ``built``: what
+        ``_verify_local_commitment`` returned for it (the tx, keys, sighash cache, HTLC txs)."""
         ctn = self.local_ctn
-        ctx, keys = built or self.commitment(LOCAL, ctn)
-        cache = SighashCache(ctx.tx)
+        if built is None:
+            ctx, keys = self.commitment(LOCAL, ctn)
+            cache, htxs = SighashCache(ctx.tx), None
+        else:
+            ctx, keys, cache, htxs = built
         our_sig = bolt3.sign_input(
             ctx.tx, 0, self.funding_script, self.funding_satoshis, self.secrets.funding_privkey, cache=cache
         )
@@ -735,20 +778,24 @@ class Channel:
             our_sig, their_sig, self.secrets.funding_pubkey, self.remote_basepoints.funding_pubkey
         )
         tx = ctx.tx.with_witness(0, witness)
-        htlc_key = derive_privkey(self.secrets.htlc_basepoint_secret, keys.per_commitment_point)
+        vouts = self._htlc_vouts(ctx)
+        htlc_key = self._htlc_privkey(keys.per_commitment_point) if vouts else None
         feerate = self.feerate(LOCAL, ctn)
         txid = ctx.tx.txid()
         out = []
-        for (vout, h), hsig in zip(self._htlc_vouts(ctx), self.local_sigs["htlc_signatures"]):
-            htx = bolt3.build_htlc_tx(
-                commitment_txid=txid,
-                vout=vout,
-                htlc=h,
-                keys=keys,
-                to_self_delay=self.remote_config.to_self_delay,
-                feerate_per_kw=feerate,
-                anchors=self.anchors,
-            )
+        for i, ((vout, h), hsig) in enumerate(zip(vouts, self.local_sigs["htlc_signatures"])):
+            if htxs is not None:
+                htx = htxs[i]
+            else:
+                htx = bolt3.build_htlc_tx(
+                    commitment_txid=txid,
+                    vout=vout,
+                    htlc=h,
+                    keys=keys,
+                    to_self_delay=self.remote_config.to_self_delay,
+                    feerate_per_kw=feerate,
+                    anchors=self.anchors,
+                )
             ws = ctx.outputs[vout].witness_script
             local_sig = bolt3.sign_input(htx, 0, ws, h.amount_sat, htlc_key, SIGHASH_ALL)
             remote_sig = compact_to_der(hsig)
