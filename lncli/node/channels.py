@@ -174,6 +174,7 @@ class Entry:
     opened: asyncio.Future | None = None  # opener: resolves at funding broadcast (or fails)
     closed: asyncio.Future | None = None  # resolves when a closing tx is handed out
     commit_timer: asyncio.TimerHandle | None = None  # a batched commitment_signed (COMMIT_DELAY)
+    hex_cache: dict = field(default_factory=dict)  # attribute -> (tx, its hex), for every write
 
     @property
     def channel_id(self) -> bytes:
@@ -182,6 +183,19 @@ class Entry:
     @property
     def state(self) -> ChannelState:
         return self.channel.state
+
+
+def _tx_hex(e: Entry, attr: str) -> str | None:
+    """``e.<attr>.to_hex()``, serialised once per transaction object (written at every flush)."""
+    tx = getattr(e, attr)
+    if tx is None:
+        return None
+    cached = e.hex_cache.get(attr)
+    if cached is not None and cached[0] is tx:
+        return cached[1]
+    h = tx.to_hex()
+    e.hex_cache[attr] = (tx, h)
+    return h
 
 
 @dataclass
@@ -396,6 +410,9 @@ class ChannelManager:
         if (auto_commit or settled) and e.reestablished and ch.needs_commitment():
             if not (batch and self.commit_delay > 0 and ch.only_settlements_pending() and self._defer_commitment(e)):
                 out.extend(ch.send_commitment())
+                if e.commit_timer is not None:  # what it waited for is signed now
+                    e.commit_timer.cancel()
+                    e.commit_timer = None
         for event in out.events:
             if isinstance(event, ev.BroadcastCommitment):
                 e.closing_tx = event.tx
@@ -403,6 +420,8 @@ class ChannelManager:
             elif isinstance(event, ev.BroadcastClosing):
                 e.closing_tx = event.tx
                 e.closing_txid = event.tx.txid()
+            elif isinstance(event, ev.HtlcFulfilled) and self.payments is not None:
+                self.payments.fulfilled(e, event)
         record = json.dumps(ch.to_record(), separators=(",", ":"))
         e.saved = record  # a later handler that fails rolls memory back to here
         self._pending.append(_Pending(e, out, extra, record, int(time.time())))
@@ -412,7 +431,7 @@ class ChannelManager:
             except RuntimeError:
                 self._flush(raise_errors=True)
                 return
-            self._flush_handle = loop.call_soon(self._flush)
+            self._flush_handle = loop.call_soon(self._flush, False, True)
 
     def _defer_commitment(self, e: Entry) -> bool:
         """Arm ``e``'s batching timer (True), or False without a running event loop."""
@@ -425,16 +444,18 @@ class ChannelManager:
         return True
 
     def _batched_commitment(self, e: Entry) -> None:
+        """The batching timer: sign what is still pending (not if the channel closed, the peer
+        is away (channel_reestablish settles it) or a later update took it along), and write
+        what waited for it."""
         e.commit_timer = None
-        if self.by_id.get(e.channel_id) is not e or not e.reestablished:
-            return  # closed, or disconnected: channel_reestablish settles what is pending
-        if not e.channel.needs_commitment():
-            return  # already signed with a later update
-        try:
-            self.commit(e, Outcome(), batch=False)
-        except ChannelError as exc:
-            self._rollback(e)
-            log.warning("channel %s: batched commitment_signed not sent: %s", e.channel_id.hex(), exc)
+        if self.by_id.get(e.channel_id) is e and e.reestablished and e.channel.needs_commitment():
+            try:
+                self.commit(e, Outcome(), batch=False)
+            except ChannelError as exc:
+                self._rollback(e)
+                log.warning("channel %s: batched commitment_signed not sent: %s", e.channel_id.hex(), exc)
+        if self._pending and self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_soon(self._flush, False, True)
 
     def _settle_now(self, e: Entry, out: Outcome) -> bool:
         """Fulfill or fail the incoming HTLCs ``out`` reports irrevocably committed (extends
@@ -461,10 +482,30 @@ class ChannelManager:
         iteration."""
         self._flush(raise_errors=True)
 
-    def _flush(self, raise_errors: bool = False) -> None:
+    def _holdable(self, p: _Pending) -> bool:
+        """Whether ``p`` may wait for its channel's batched commitment_signed (COMMIT_DELAY): it
+        only acknowledges the peer's settlement of HTLCs we offered (at most a revoke_and_ack;
+        a fulfill or failure of one of our own payments, already reported to its waiter)."""
+        e = p.entry
+        if e.commit_timer is None or p.extra is not None:
+            return False
+        for m in p.out.messages:
+            if m.name != "revoke_and_ack":
+                return False
+        reported = self.payments.reported if self.payments is not None else ()
+        for event in p.out.events:
+            if not isinstance(event, ev.HtlcFulfilled) or (e.channel_id, event.htlc_id) not in reported:
+                return False
+        return True
+
+    def _flush(self, raise_errors: bool = False, hold: bool = False) -> None:
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
+        if hold and self._pending and all(self._holdable(p) for p in self._pending):
+            # written with the batched commitment_signed (its timer flushes), or with whatever
+            # comes first: one disk sync and one message write for both
+            return
         batch, self._pending = self._pending, []
         if not batch:
             return
@@ -505,8 +546,10 @@ class ChannelManager:
         for e in entries.values():
             try:
                 e.channel.precompute()
-            except Exception:  # noqa: BLE001 - only a cache; the real derivation reports errors
-                log.debug("channel %s: precomputing keys failed", e.channel_id.hex(), exc_info=True)
+                if self.payments is not None and e.channel.received:
+                    self.payments.prepare(e)
+            except Exception:  # noqa: BLE001 - only a cache; the real work reports errors
+                log.debug("channel %s: precomputing failed", e.channel_id.hex(), exc_info=True)
 
     def _write(self, batch: list) -> None:
         """One transaction for ``batch``: each channel's latest record, every monitor update (into
@@ -527,11 +570,11 @@ class ChannelManager:
                         ch.channel_id,
                         ch.state.value,
                         p.record,
-                        e.funding_tx.to_hex() if e.funding_tx is not None else None,
+                        _tx_hex(e, "funding_tx"),
                         e.funding_height,
                         e.funding_txindex,
                         e.watch_from,
-                        e.closing_tx.to_hex() if e.closing_tx is not None else None,
+                        _tx_hex(e, "closing_tx"),
                         e.closing_txid,
                         e.closing_height,
                         e.close_reason,

@@ -120,6 +120,10 @@ class Payments:
         migrate(self.db, COMPONENT, MIGRATIONS)
         self._waiters: dict[tuple[bytes, int], asyncio.Future] = {}
         self._paid: list[tuple[bytes, int]] = []  # (payment_hash, amount) to mark paid after commit
+        # our payments whose fulfill was reported to ``pay`` before the channel wrote it
+        self.reported: set[tuple[bytes, int]] = set()
+        # (channel_id, htlc_id) -> (onion, PeeledOnion): incoming onions peeled ahead (prepare)
+        self._peeled: dict[tuple[bytes, int], tuple] = {}
         conf = getattr(node.settings, "config", None)
         self.hold = bool(conf.get_int("dev-hold-htlcs", 0)) if conf is not None else False
         if self.hold and self.network != "regtest":
@@ -242,13 +246,20 @@ class Payments:
                     self.forwarding.record_route(conn, ch.channel_id, htlc_id, route)
 
             self.manager.commit(e, out, insert)
+            preimage = None
             try:
-                await asyncio.wait_for(asyncio.shield(fut), timeout)
+                async with asyncio.timeout(timeout):
+                    preimage = await fut
             except TimeoutError:
                 pass
             finally:
                 self._waiters.pop(key, None)
-            return self.get(ch.channel_id, htlc_id)
+            res = self.get(ch.channel_id, htlc_id)
+            if preimage is not None and res["status"] == PENDING:
+                # the verified preimage, reported before its write (the channel writes it with
+                # its revoke_and_ack; a crash before that gets the fulfill again at reestablish)
+                res.update(status=SUCCEEDED, payment_preimage=preimage.hex(), completed_at=int(time.time()))
+            return res
         raise RefusedError(f"cannot pay {first_amount} msat over any channel with the " + what + "; ".join(reasons))
 
     async def _pay_route(self, inv, text: str, amount: int, timeout: float) -> dict:
@@ -363,9 +374,19 @@ class Payments:
             return f"unreadable failure ({exc})", None, getattr(exc, "hop_index", None)
         return f.name, f.code, f.hop_index
 
+    def fulfilled(self, e, event: ev.HtlcFulfilled) -> None:
+        """The peer fulfilled one of our HTLCs (the preimage is checked): wake its payment now,
+        before the channel's write, so ``pay`` answers while the node signs and writes."""
+        key = (e.channel_id, event.htlc_id)
+        fut = self._waiters.get(key)
+        if fut is not None and not fut.done():
+            fut.set_result(event.payment_preimage)
+            self.reported.add(key)
+
     def after_commit(self, e, events: list) -> None:
         for event in events:
             if isinstance(event, (ev.HtlcFulfilled, ev.HtlcFailed)):
+                self.reported.discard((e.channel_id, event.htlc_id))
                 fut = self._waiters.get((e.channel_id, event.htlc_id))
                 if fut is not None and not fut.done():
                     fut.set_result(None)
@@ -416,7 +437,11 @@ class Payments:
             log.info("HTLC %d held (dev-hold-htlcs): neither fulfilled nor failed", hid)
             return Outcome()
         try:
-            peeled = peel_onion(event.onion_routing_packet, self.node_key, event.payment_hash)
+            got = self._peeled.pop((e.channel_id, hid), None)
+            if got is not None and got[0] == event.onion_routing_packet:
+                peeled = got[1]
+            else:
+                peeled = peel_onion(event.onion_routing_packet, self.node_key, event.payment_hash)
         except OnionError as err:
             log.info("HTLC %d: bad onion: %s", hid, err)
             if err.failure_code is not None and err.failure_code & 0x8000:
@@ -456,6 +481,27 @@ class Payments:
             "final_incorrect_htlc_amount": {"incoming_htlc_amt": event.amount_msat},
         }.get(name, {})
         return ch.fail_htlc(hid, create_failure(ss, encode_failure_message(name, fields)))
+
+    def prepare(self, e) -> None:
+        """Peel, ahead of time, the onions of ``e``'s incoming HTLCs that are not settled yet
+        (while the peer works on its side of the commitment dance): settle_incoming then finds
+        them ready. Only a cache: a bad onion is left for settle_incoming to answer."""
+        from lncli.proto.onion import OnionError, peel_onion
+
+        if self.hold:
+            return
+        cid = e.channel_id
+        for rec in e.channel.received.values():
+            key = (cid, rec.htlc_id)
+            if rec.removal is not None or key in self._peeled:
+                continue
+            try:
+                peeled = peel_onion(rec.onion_routing_packet, self.node_key, rec.payment_hash)
+            except (OnionError, ValueError):
+                continue
+            if len(self._peeled) >= 4096:  # bounded: forget the oldest
+                self._peeled.pop(next(iter(self._peeled)))
+            self._peeled[key] = (rec.onion_routing_packet, peeled)
 
     def write_paid(self, conn, paid: list[tuple[bytes, int]]) -> None:
         """Mark paid, in the channel's transaction, the invoices of HTLCs fulfilled in it:

@@ -10,8 +10,9 @@ creates every invoice up front (RPC ``invoice``).
 Timed, per run:
 
 * one at a time: the payer pays N invoices in sequence; each payment is timed around the
-  node's RPC ``pay`` (which returns once the preimage is known: the payer's node has persisted the
-  ``update_fulfill_htlc``);
+  node's RPC ``pay``, which returns once the payer's node holds the payee's
+  ``update_fulfill_htlc`` with a preimage that hashes to the payment_hash (the node writes it with
+  its ``revoke_and_ack`` right after; a crash in between gets the fulfill again at reestablish);
 * ``K`` in flight (default 16): K threads, each with its own RPC connection, share the next N
   invoices.
 
@@ -20,7 +21,9 @@ socket per client thread, reused for every call), not the ``lncli`` CLI, so the 
 include a Python process start-up per payment. Payments/s, p50 and p99 latency, and each node's
 CPU time per payment (utime + stime from /proc/PID/stat over the timed window) are printed for
 each mode; the figures are the medians over the runs (each run uses fresh invoices on the same
-channel). Every node keeps its default durability: SQLite ``synchronous=FULL`` in WAL mode,
+channel). Every node keeps its defaults: commitment batching (``commit-delay`` 10 ms: the
+signature for the payee's fulfill waits for the next payment's update_add_htlc and goes out in the
+same commitment_signed), and durability: SQLite ``synchronous=FULL`` in WAL mode,
 channel state and monitor updates on disk before any message that commits to them is sent.
 
 Baseline: no other implementation runs here, so the published figures (Bottlepay's 2021 benchmark

@@ -586,3 +586,38 @@ def test_expiring_htlcs():
     assert p.ch[A].expiring_htlcs(617) == [("out", 0), ("in", 0)]
     p.flush()
     assert p.ch[A].expiring_htlcs(617) == [("out", 0)]  # settled: no longer at risk
+
+
+@pytest.mark.parametrize("how", ["fulfill", "fail"])
+def test_only_settlements_pending_and_a_merged_commitment(how):
+    """After the peer settles our HTLC and signs it, our commitment_signed for it may wait
+    (only_settlements_pending); the next add then rides in the same commitment, which both
+    sides verify, and the channel ends where the unbatched flow ends."""
+    p = normal_pair()
+    p.call(A, "add_htlc", 10_000_000, phash(1), 600, ONION)
+    p.flush()
+    assert not p.ch[A].only_settlements_pending() and not p.ch[B].only_settlements_pending()
+    if how == "fulfill":
+        p.call(B, "fulfill_htlc", 0, preimage(1))
+    else:
+        p.call(B, "fail_htlc", 0, b"\x01" * 100)
+    assert not p.ch[B].only_settlements_pending()  # B's own update: never batched
+    p.call(B, "send_commitment")
+    p.step(A)  # the removal
+    p.step(A)  # commitment_signed -> revoke_and_ack
+    p.step(B)  # revoke_and_ack
+    assert p.ch[A].needs_commitment() and p.ch[A].only_settlements_pending()
+    assert not p.ch[B].needs_commitment()
+    # the next payment joins: one commitment_signed covers the removal and the add
+    p.call(A, "add_htlc", 20_000_000, phash(2), 600, ONION)
+    assert not p.ch[A].only_settlements_pending()
+    ctn = p.ch[A].remote_ctn
+    p.call(A, "send_commitment")
+    assert p.ch[A].remote_ctn == ctn + 1
+    p.flush()
+    p.check_agree()
+    p.verify_holder(A)
+    p.verify_holder(B)
+    assert list(p.ch[B].received) == [1] and list(p.ch[A].offered) == [1]
+    moved = 10_000_000 if how == "fulfill" else 0
+    assert p.balance(B)[0] == moved

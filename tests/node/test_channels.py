@@ -179,3 +179,46 @@ def test_force_close_and_refusals(tmp_path):
             await b.close()
 
     run(main())
+
+
+@pytest.mark.parametrize("delay_ms", [0, 50])
+def test_payments_in_a_row_with_and_without_commitment_batching(tmp_path, delay_ms):
+    """pay answers with the verified preimage; with commit-delay the removal's commitment waits
+    for the next payment (or the timer), without it it goes at once; either way every payment
+    lands, is written as succeeded, and the channel settles with the right balances."""
+
+    async def main():
+        a, b = await start(tmp_path, "a"), await start(tmp_path, "b")
+        for n in (a, b):
+            n.channels.commit_delay = delay_ms / 1000
+        try:
+            await a.chain.call(fund, a.chain.wallet, a.chain.backend, 2_000_000)
+            await a.chain.wait_for_height(a.chain.backend.tip()[0], 10)
+            await connect(a, b)
+            await open_channel(a, b, 500_000)
+            invoices = [b.invoices.create(1_000_000 + i, f"n{i}") for i in range(6)]
+            results = [await a.channels.payments.pay(inv.bolt11) for inv in invoices]
+            for inv, r in zip(invoices, results):
+                assert r["status"] == "succeeded" and bytes.fromhex(r["payment_preimage"]) == inv.preimage
+            e = next(iter(a.channels.by_id.values()))
+            if delay_ms:
+                # the last removal waits for the timer (nothing follows it)
+                assert e.commit_timer is not None and e.channel.only_settlements_pending()
+            await until(lambda: chan(a, b)["pending_htlcs"] == 0 and chan(b, a)["pending_htlcs"] == 0, what="settled")
+            assert e.commit_timer is None
+            total = sum(1_000_000 + i for i in range(6))
+            assert chan(b, a)["local_balance_msat"] == total
+            assert [p["status"] for p in a.channels.payments.list()] == ["succeeded"] * 6
+            assert all(b.invoices.lookup(inv.payment_hash).paid_at is not None for inv in invoices)
+        finally:
+            await a.close()
+            await b.close()
+
+    run(main())
+
+
+def test_commit_delay_setting(tmp_path):
+    s = settings(tmp_path, "x")
+    s.config = Config({"commit-delay": ["2000"]}, None)
+    with pytest.raises(LncliError, match="commit-delay"):
+        Node(s)
