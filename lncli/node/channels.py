@@ -422,7 +422,7 @@ class ChannelManager:
                 e.closing_txid = event.tx.txid()
             elif isinstance(event, ev.HtlcFulfilled) and self.payments is not None:
                 self.payments.fulfilled(e, event)
-        record = json.dumps(ch.to_record(), separators=(",", ":"))
+        record = ch.record_json()
         e.saved = record  # a later handler that fails rolls memory back to here
         self._pending.append(_Pending(e, out, extra, record, int(time.time())))
         if self._flush_handle is None:
@@ -675,7 +675,7 @@ class ChannelManager:
                 self.by_id.pop(channel_id, None)
 
     def _insert(self, e: Entry) -> None:
-        record = json.dumps(e.channel.to_record(), separators=(",", ":"))
+        record = e.channel.record_json()
         now = int(time.time())
         with transaction(self.db) as conn:
             cur = conn.execute(
