@@ -21,8 +21,11 @@ from lncli.errors import DecodeError
 # Hashes
 
 
+_sha256 = hashlib.sha256
+
+
 def sha256(data: bytes) -> bytes:
-    return hashlib.sha256(data).digest()
+    return _sha256(data).digest()
 
 
 # RIPEMD-160 in pure Python, for OpenSSL 3 builds without the legacy provider (where
@@ -94,11 +97,13 @@ def _ripemd160_py(data: bytes) -> bytes:
 
 
 def _ripemd160_hashlib(data: bytes) -> bytes:
-    return hashlib.new("ripemd160", data).digest()
+    h = _RIPEMD160_EMPTY.copy()  # copying a fresh object is cheaper than hashlib.new's lookup
+    h.update(data)
+    return h.digest()
 
 
 try:
-    hashlib.new("ripemd160")
+    _RIPEMD160_EMPTY = hashlib.new("ripemd160")
     ripemd160 = _ripemd160_hashlib
 except ValueError:  # pragma: no cover - depends on the OpenSSL build
     ripemd160 = _ripemd160_py
@@ -364,12 +369,33 @@ def push_int(n: int) -> bytes:
 
 ScriptItem = Union[Opcode, int, bytes]
 
+#: push_int(n) for -1 <= n <= 16, indexed by n (index -1 is the last entry)
+_SMALL_INT_PUSHES = tuple(push_int(n) for n in range(0, 17)) + (push_int(-1),)
+
 
 def build_script(items: Iterable[ScriptItem]) -> bytes:
     """Assemble a script from ``Opcode`` values (emitted as-is), plain ints (pushed as minimal
     numbers) and bytes (pushed minimally)."""
     out = bytearray()
+    append = out.append
     for item in items:
+        # exact-type fast paths for the common items (opcodes, keys and hashes, small numbers);
+        # subclasses and other types take the general branches below, with the same result
+        t = type(item)
+        if t is Opcode:
+            append(item)
+            continue
+        if t is bytes:
+            n = len(item)
+            if 1 < n < 0x4C:  # a direct push: neither an OP_n/OP_1NEGATE byte nor OP_PUSHDATA
+                append(n)
+                out += item
+            else:
+                out += push_data(item)
+            continue
+        if t is int:
+            out += _SMALL_INT_PUSHES[item] if -1 <= item <= 16 else push_int(item)
+            continue
         if isinstance(item, Opcode):
             out.append(item)
         elif isinstance(item, (bytes, bytearray, memoryview)):
@@ -500,7 +526,7 @@ def p2wsh_script_from_hash(script_hash: bytes) -> bytes:
 
 def p2wsh_script(witness_script: bytes) -> bytes:
     """OP_0 <sha256(witness_script)>."""
-    return b"\x00\x20" + sha256(witness_script)
+    return b"\x00\x20" + _sha256(witness_script).digest()
 
 
 def p2tr_script(xonly_pubkey: bytes) -> bytes:

@@ -18,6 +18,7 @@ The sub-satoshi remainders and trimmed outputs go to the miners.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Iterable, Sequence
 
 from lncli.bitcoin.ecdsa import sign, verify, witness_signature
@@ -269,6 +270,56 @@ class CommitmentTx:
         return table.get(htlc.htlc_id)
 
 
+# Output scripts by their inputs. The same commitment is built several times (signed, checked,
+# watched) and its anchor and to_remote scripts stay the same for a channel's life, so the scripts
+# are kept in small LRU caches (pure functions of public keys and numbers).
+
+
+@lru_cache(maxsize=256)
+def _to_local_output(revocation_pubkey: bytes, to_self_delay: int, local_delayed_pubkey: bytes) -> tuple[bytes, bytes]:
+    ws = to_local_script(revocation_pubkey, to_self_delay, local_delayed_pubkey)
+    return ws, p2wsh_script(ws)
+
+
+@lru_cache(maxsize=64)
+def _to_remote_output(remote_payment_pubkey: bytes, anchors: bool) -> tuple[bytes | None, bytes]:
+    ws = to_remote_anchor_script(remote_payment_pubkey) if anchors else None
+    return ws, to_remote_script_pubkey(remote_payment_pubkey, anchors)
+
+
+@lru_cache(maxsize=64)
+def _anchor_output(funding_pubkey: bytes) -> tuple[bytes, bytes]:
+    ws = anchor_script(funding_pubkey)
+    return ws, p2wsh_script(ws)
+
+
+@lru_cache(maxsize=1024)
+def _htlc_output(
+    offered: bool,
+    revocation_pubkey: bytes,
+    local_htlc_pubkey: bytes,
+    remote_htlc_pubkey: bytes,
+    payment_hash: bytes,
+    cltv_expiry: int,
+    anchors: bool,
+) -> tuple[bytes, bytes]:
+    if offered:
+        ws = offered_htlc_script(revocation_pubkey, local_htlc_pubkey, remote_htlc_pubkey, payment_hash, anchors)
+    else:
+        ws = received_htlc_script(
+            revocation_pubkey, local_htlc_pubkey, remote_htlc_pubkey, payment_hash, cltv_expiry, anchors
+        )
+    return ws, p2wsh_script(ws)
+
+
+def _cached(fn, *args):
+    """``fn(*args)`` through its cache; without it when an argument is unhashable (a bytearray)."""
+    try:
+        return fn(*args)
+    except TypeError:
+        return fn.__wrapped__(*args)
+
+
 def _locktime_sequence(
     obscured_commitment_number: int | None, commitment_number: int | None, obscure_factor: int | None
 ) -> tuple[int, int]:
@@ -319,9 +370,16 @@ def build_commitment_tx(
         )
     locktime, sequence = _locktime_sequence(obscured_commitment_number, commitment_number, obscure_factor)
 
-    kept = untrimmed_htlcs(htlcs, dust_limit_sat, feerate_per_kw, anchors)
-    kept_ids = {id(h) for h in kept}
-    trimmed = tuple(h for h in htlcs if id(h) not in kept_ids)
+    # is_trimmed, with the two second-stage fees computed once
+    dust = max(dust_limit_sat, 1)
+    timeout_floor = dust + htlc_timeout_fee_sat(feerate_per_kw, anchors)
+    success_floor = dust + htlc_success_fee_sat(feerate_per_kw, anchors)
+    kept = [h for h in htlcs if h.amount_msat // 1000 >= (timeout_floor if h.offered else success_floor)]
+    if len(kept) == len(htlcs):
+        trimmed: tuple[Htlc, ...] = ()
+    else:
+        kept_ids = {id(h) for h in kept}
+        trimmed = tuple(h for h in htlcs if id(h) not in kept_ids)
     base_fee = commitment_fee_sat(feerate_per_kw, len(kept), anchors)
     opener_cost_msat = (base_fee + (2 * ANCHOR_OUTPUT_SAT if anchors else 0)) * 1000
     if local_is_opener:
@@ -333,29 +391,38 @@ def build_commitment_tx(
 
     # (sort key, output); the sort key is BIP 69 plus the cltv_expiry tie-break
     entries: list[tuple[tuple[int, bytes, int, int], CommitmentOutput]] = []
-
-    def add(out: CommitmentOutput, cltv: int = 0, tie: int = -1) -> None:
-        entries.append(((out.value_sat, out.script_pubkey, cltv, tie), out))
+    add = entries.append
 
     has_to_local = to_local_sat >= dust_limit_sat and to_local_sat > 0
     has_to_remote = to_remote_sat >= dust_limit_sat and to_remote_sat > 0
     if has_to_local:
-        ws = to_local_script(keys.revocation_pubkey, to_self_delay, keys.local_delayed_pubkey)
-        add(CommitmentOutput(TO_LOCAL, to_local_sat, p2wsh_script(ws), ws))
+        ws, spk = _cached(_to_local_output, keys.revocation_pubkey, to_self_delay, keys.local_delayed_pubkey)
+        add(((to_local_sat, spk, 0, -1), CommitmentOutput(TO_LOCAL, to_local_sat, spk, ws)))
     if has_to_remote:
-        ws = to_remote_anchor_script(keys.remote_payment_pubkey) if anchors else None
-        add(CommitmentOutput(TO_REMOTE, to_remote_sat, to_remote_script_pubkey(keys.remote_payment_pubkey, anchors), ws))
+        ws, spk = _cached(_to_remote_output, keys.remote_payment_pubkey, anchors)
+        add(((to_remote_sat, spk, 0, -1), CommitmentOutput(TO_REMOTE, to_remote_sat, spk, ws)))
     if anchors:
         if has_to_local or kept:
-            ws = anchor_script(keys.local_funding_pubkey)
-            add(CommitmentOutput(LOCAL_ANCHOR, ANCHOR_OUTPUT_SAT, p2wsh_script(ws), ws))
+            ws, spk = _cached(_anchor_output, keys.local_funding_pubkey)
+            add(((ANCHOR_OUTPUT_SAT, spk, 0, -1), CommitmentOutput(LOCAL_ANCHOR, ANCHOR_OUTPUT_SAT, spk, ws)))
         if has_to_remote or kept:
-            ws = anchor_script(keys.remote_funding_pubkey)
-            add(CommitmentOutput(REMOTE_ANCHOR, ANCHOR_OUTPUT_SAT, p2wsh_script(ws), ws))
+            ws, spk = _cached(_anchor_output, keys.remote_funding_pubkey)
+            add(((ANCHOR_OUTPUT_SAT, spk, 0, -1), CommitmentOutput(REMOTE_ANCHOR, ANCHOR_OUTPUT_SAT, spk, ws)))
     for h in kept:
-        ws = htlc_witness_script(h, keys, anchors)
-        kind = OFFERED_HTLC if h.offered else RECEIVED_HTLC
-        add(CommitmentOutput(kind, h.amount_msat // 1000, p2wsh_script(ws), ws, h), h.cltv_expiry, h.htlc_id)
+        offered = h.offered
+        ws, spk = _cached(
+            _htlc_output,
+            bool(offered),
+            keys.revocation_pubkey,
+            keys.local_htlc_pubkey,
+            keys.remote_htlc_pubkey,
+            h.payment_hash,
+            0 if offered else h.cltv_expiry,
+            anchors,
+        )
+        value = h.amount_msat // 1000
+        kind = OFFERED_HTLC if offered else RECEIVED_HTLC
+        add(((value, spk, h.cltv_expiry, h.htlc_id), CommitmentOutput(kind, value, spk, ws, h)))
 
     entries.sort(key=lambda e: e[0])
     outputs = tuple(e[1] for e in entries)

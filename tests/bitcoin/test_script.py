@@ -254,3 +254,34 @@ def test_op0_is_empty_push() -> None:
     assert parse_script(bytes((OP_0,))) == [(0, b"")]
     assert disassemble(bytes.fromhex("0051ac")) == "OP_0 OP_1 OP_CHECKSIG"
     assert OP_CHECKSIG == 0xAC
+
+
+def _build_script_reference(script_items) -> bytes:
+    """build_script without its exact-type fast paths (the general branches only)."""
+    out = bytearray()
+    for item in script_items:
+        if isinstance(item, Opcode):
+            out.append(item)
+        elif isinstance(item, (bytes, bytearray, memoryview)):
+            out += S.push_data(bytes(item))
+        elif isinstance(item, int):
+            out += S.push_int(item)
+    return bytes(out)
+
+
+_any_items = st.one_of(
+    st.integers(-(2**40), 2**40),
+    st.integers(-3, 20),
+    st.booleans(),
+    st.binary(max_size=300),
+    st.binary(max_size=2),
+    st.binary(max_size=80).map(bytearray),
+    st.binary(max_size=80).map(memoryview),
+    st.sampled_from([S.OP_0, S.OP_1, S.OP_16, S.OP_DUP, S.OP_CHECKSIG, S.OP_PUSHDATA1, S.OP_1NEGATE]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_any_items, max_size=12))
+def test_build_script_fast_paths_match_the_general_path(script_items: list) -> None:
+    assert build_script(script_items) == _build_script_reference(script_items)

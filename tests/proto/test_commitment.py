@@ -452,3 +452,87 @@ def test_property_amounts_trimming_and_order(ch):
             assert commit.outputs[vout].htlc == h
             assert (commit.offered_htlc_outputs if h.offered else commit.received_htlc_outputs)[h.htlc_id] == vout
             assert commit.tx.outputs[vout].script_pubkey == p2wsh_script(commit.outputs[vout].witness_script)
+
+
+def _reference_build(*, funding_outpoint, funding_amount_sat, keys, to_local_msat, to_remote_msat, htlcs,
+                     feerate_per_kw, dust_limit_sat, to_self_delay, local_is_opener, anchors, commitment_number,
+                     obscure_factor):
+    """build_commitment_tx written plainly from the public pieces, without its caches."""
+    from lncli.bitcoin.tx import TxIn, TxOut
+    from lncli.proto import commitment as C
+    from lncli.proto import scripts as SC
+    from lncli.proto.keys import commitment_locktime_sequence
+
+    locktime, sequence = commitment_locktime_sequence(commitment_number, obscure_factor)
+    kept = C.untrimmed_htlcs(htlcs, dust_limit_sat, feerate_per_kw, anchors)
+    trimmed = tuple(h for h in htlcs if all(h is not k for k in kept))
+    base_fee = commitment_fee_sat(feerate_per_kw, len(kept), anchors)
+    cost = (base_fee + (2 * ANCHOR_OUTPUT_SAT if anchors else 0)) * 1000
+    if local_is_opener:
+        to_local_msat = max(0, to_local_msat - cost)
+    else:
+        to_remote_msat = max(0, to_remote_msat - cost)
+    entries = []
+
+    def add(out, cltv=0, tie=-1):
+        entries.append(((out.value_sat, out.script_pubkey, cltv, tie), out))
+
+    local_sat, remote_sat = to_local_msat // 1000, to_remote_msat // 1000
+    has_local = local_sat >= dust_limit_sat and local_sat > 0
+    has_remote = remote_sat >= dust_limit_sat and remote_sat > 0
+    if has_local:
+        ws = SC.to_local_script(keys.revocation_pubkey, to_self_delay, keys.local_delayed_pubkey)
+        add(C.CommitmentOutput(C.TO_LOCAL, local_sat, p2wsh_script(ws), ws))
+    if has_remote:
+        ws = SC.to_remote_anchor_script(keys.remote_payment_pubkey) if anchors else None
+        add(C.CommitmentOutput(C.TO_REMOTE, remote_sat, SC.to_remote_script_pubkey(keys.remote_payment_pubkey, anchors), ws))
+    if anchors and (has_local or kept):
+        ws = SC.anchor_script(keys.local_funding_pubkey)
+        add(C.CommitmentOutput(C.LOCAL_ANCHOR, ANCHOR_OUTPUT_SAT, p2wsh_script(ws), ws))
+    if anchors and (has_remote or kept):
+        ws = SC.anchor_script(keys.remote_funding_pubkey)
+        add(C.CommitmentOutput(C.REMOTE_ANCHOR, ANCHOR_OUTPUT_SAT, p2wsh_script(ws), ws))
+    for h in kept:
+        ws = C.htlc_witness_script(h, keys, anchors)
+        kind = C.OFFERED_HTLC if h.offered else C.RECEIVED_HTLC
+        add(C.CommitmentOutput(kind, h.amount_msat // 1000, p2wsh_script(ws), ws, h), h.cltv_expiry, h.htlc_id)
+    entries.sort(key=lambda e: e[0])
+    outputs = tuple(e[1] for e in entries)
+    vouts, merged, by_dir = {}, {}, {True: {}, False: {}}
+    for vout, out in enumerate(outputs):
+        if out.htlc is not None:
+            merged[out.htlc.htlc_id] = vout
+            by_dir[out.htlc.offered][out.htlc.htlc_id] = vout
+        else:
+            vouts[out.kind] = vout
+    tx = Transaction(2, (TxIn(funding_outpoint, b"", sequence),), tuple(TxOut(o.value_sat, o.script_pubkey) for o in outputs), locktime)
+    return C.CommitmentTx(
+        tx=tx, fee_sat=funding_amount_sat - sum(o.value_sat for o in outputs), base_fee_sat=base_fee,
+        outputs=outputs, htlc_outputs=merged, to_local_vout=vouts.get(C.TO_LOCAL),
+        to_remote_vout=vouts.get(C.TO_REMOTE), local_anchor_vout=vouts.get(C.LOCAL_ANCHOR),
+        remote_anchor_vout=vouts.get(C.REMOTE_ANCHOR), trimmed_htlcs=trimmed,
+        offered_htlc_outputs=by_dir[True], received_htlc_outputs=by_dir[False],
+    )
+
+
+_keys_strategy = st.lists(st.integers(1, 2**64), min_size=8, max_size=8, unique=True).map(
+    lambda ks: CommitmentKeys(*(pubkey_from_privkey(k.to_bytes(32, "big")) for k in ks))
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_channel(), st.sampled_from([KEYS]) | _keys_strategy, st.integers(1, 2000), st.booleans())
+def test_property_cached_build_equals_the_plain_build(ch, keys, to_self_delay, as_bytearray):
+    args = dict(
+        funding_outpoint=FUNDING_OUTPOINT, funding_amount_sat=ch["funding_sat"], keys=keys, commitment_number=7,
+        obscure_factor=FACTOR, to_local_msat=ch["to_local_msat"], to_remote_msat=ch["to_remote_msat"],
+        htlcs=ch["htlcs"], feerate_per_kw=ch["feerate"], dust_limit_sat=ch["dust"], to_self_delay=to_self_delay,
+        local_is_opener=ch["opener"], anchors=ch["anchors"],
+    )
+    expected = _reference_build(**args)
+    if as_bytearray:  # unhashable keys take the uncached path
+        args["keys"] = CommitmentKeys(*(bytearray(k) for k in keys.__dict__.values()))
+    for _ in range(2):  # a cache miss, then a hit
+        got = build_commitment_tx(**args)
+        assert got == expected
+        assert got.tx.to_bytes() == expected.tx.to_bytes()
