@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 from dataclasses import dataclass
 
 from coincurve._libsecp256k1 import ffi as _ffi
@@ -240,6 +241,8 @@ _HEX = (
     "remote_shutdown_script",
 )
 
+
+_PLAIN_GET = operator.attrgetter(*_PLAIN)
 
 _PARSED: dict[bytes, object] = {}  # basepoints parsed once per process (a few per channel)
 _CTX = _GLOBAL_CONTEXT.ctx
@@ -756,24 +759,25 @@ class Channel:
             except DecodeError:
                 raise ProtocolError("htlc_signature is not a valid signature") from None
             ws = ctx.outputs[vout].witness_script
-            if not bolt3.verify_input(htx, 0, ws, h.amount_sat, keys.remote_htlc_pubkey, hder, sighash_type):
+            hcache = SighashCache(htx)
+            if not bolt3.verify_input(htx, 0, ws, h.amount_sat, keys.remote_htlc_pubkey, hder, sighash_type, cache=hcache):
                 raise ProtocolError(f"invalid htlc_signature for HTLC {h.htlc_id} on our commitment {ctn}")
-            htxs.append(htx)
-        return ctx, keys, cache, htxs
+            htxs.append((htx, hcache, hder))
+        return ctx, keys, cache, der, htxs
 
     def _holder_commitment(self, built=None) -> tuple[Transaction, tuple]:
         """Our latest commitment, fully signed, and its HTLC txs. ``built``: what
-        ``_verify_local_commitment`` returned for it (the tx, keys, sighash cache, HTLC txs)."""
+        ``_verify_local_commitment`` returned for it (the tx, keys, sighash cache, their DER
+        signature, and for each HTLC its tx, sighash cache and their DER signature)."""
         ctn = self.local_ctn
         if built is None:
             ctx, keys = self.commitment(LOCAL, ctn)
-            cache, htxs = SighashCache(ctx.tx), None
+            cache, their_sig, htxs = SighashCache(ctx.tx), compact_to_der(self.local_sigs["signature"]), None
         else:
-            ctx, keys, cache, htxs = built
+            ctx, keys, cache, their_sig, htxs = built
         our_sig = bolt3.sign_input(
             ctx.tx, 0, self.funding_script, self.funding_satoshis, self.secrets.funding_privkey, cache=cache
         )
-        their_sig = compact_to_der(self.local_sigs["signature"])
         witness = bolt3.funding_witness(
             our_sig, their_sig, self.secrets.funding_pubkey, self.remote_basepoints.funding_pubkey
         )
@@ -785,8 +789,9 @@ class Channel:
         out = []
         for i, ((vout, h), hsig) in enumerate(zip(vouts, self.local_sigs["htlc_signatures"])):
             if htxs is not None:
-                htx = htxs[i]
+                htx, hcache, remote_sig = htxs[i]
             else:
+                hcache, remote_sig = None, compact_to_der(hsig)
                 htx = bolt3.build_htlc_tx(
                     commitment_txid=txid,
                     vout=vout,
@@ -797,8 +802,7 @@ class Channel:
                     anchors=self.anchors,
                 )
             ws = ctx.outputs[vout].witness_script
-            local_sig = bolt3.sign_input(htx, 0, ws, h.amount_sat, htlc_key, SIGHASH_ALL)
-            remote_sig = compact_to_der(hsig)
+            local_sig = bolt3.sign_input(htx, 0, ws, h.amount_sat, htlc_key, SIGHASH_ALL, cache=hcache)
             preimage = None
             if not h.offered:
                 rec = self.received.get(h.htlc_id)
@@ -1454,7 +1458,8 @@ class Channel:
         lc, rc = self.local_ctn, self.remote_revoked
 
         def done(slot) -> bool:
-            return slot[LOCAL] is not None and slot[LOCAL] <= lc and slot[REMOTE] is not None and slot[REMOTE] <= rc
+            a, b = slot
+            return a is not None and a <= lc and b is not None and b <= rc
 
         for recs, outbound in ((self.offered, True), (self.received, False)):
             gone = [k for k, r in recs.items() if r.remove_ctn is not None and done(r.remove_ctn)]
@@ -1462,22 +1467,27 @@ class Channel:
                 r = recs.pop(k)
                 if r.removal["kind"] == "fulfill":
                     self.base_ours_msat += -r.amount_msat if outbound else r.amount_msat
+        fees = self.fees
         keep_from = 0
-        for i, f in enumerate(self.fees):
+        for i, f in enumerate(fees):
             if done(f["ctn"]):
                 keep_from = i
         if keep_from:
-            self.fees = self.fees[keep_from:]
-        live_fees = {f["seq"] for f in self.fees}
+            fees = self.fees = fees[keep_from:]
+        offered, received = self.offered, self.received
 
         def keep(ref, ours):
             kind, key = ref
             if kind == "fee":
-                if key not in live_fees:
-                    return False
-            elif key not in ((self.offered if ours == (kind == "add") else self.received)):
+                for f in fees:
+                    if f["seq"] == key:
+                        return not done(f["ctn"])
                 return False
-            return not done(self._slot(ref, ours))
+            # ours: adds are in offered, removals in received; theirs: the other way round
+            r = (offered if ours == (kind == "add") else received).get(key)
+            if r is None:
+                return False
+            return not done(r.add_ctn if kind == "add" else r.remove_ctn)
 
         self.local_log = [r for r in self.local_log if keep(r, True)]
         self.remote_log = [r for r in self.remote_log if keep(r, False)]
@@ -1853,8 +1863,7 @@ class Channel:
         if cache is None:
             cache = self.__dict__["_json_cache"] = {}
         head = {"version": 1, "state": self.state.value}
-        for k in _PLAIN:
-            head[k] = getattr(self, k)
+        head.update(zip(_PLAIN, _PLAIN_GET(self)))
         parts = [enc(head)[:-1]]
         # ids, scripts, seed, policy, configs, remote basepoints: cached by identity
         key = (
