@@ -222,7 +222,14 @@ class CounterpartyCommitment:
     def record_text(self) -> str:
         """Its entry in a monitor record (compact JSON), computed once: a long-lived channel keeps
         every revoked commitment with HTLCs, and each snapshot writes them all again."""
-        return _COMPACT(_counterparty_json(self))
+        try:
+            return (
+                f'{{"commitment_number":{_int(self.commitment_number)},"txid":"{_hex(self.txid)}",'
+                f'"per_commitment_point":"{_hex(self.per_commitment_point)}",'
+                f'"htlcs":[{",".join([_htlc_text(h) for h in self.htlcs])}],"feerate_per_kw":{_int(self.feerate_per_kw)}}}'
+            )
+        except (TypeError, AttributeError):  # an unexpected value somewhere: the generic encoder
+            return _COMPACT(_counterparty_json(self))
 
 
 @dataclass(frozen=True)
@@ -288,6 +295,7 @@ class ChannelMonitor:
         self._watched: set[OutPoint] = set()
         self._block_hashes: dict[int, bytes] = {}  # recent blocks processed, to skip re-deliveries
         self._preimage_texts: dict[bytes, tuple[bytes, str]] = {}  # payment_hash -> (preimage, record text)
+        self._setup_text: tuple[ev.ChannelSetup, str] | None = None
 
     # ------------------------------------------------------------------ updates
 
@@ -750,24 +758,38 @@ class ChannelMonitor:
             if hit is None or hit[0] != v:
                 hit = cache[k] = (v, f'"{k.hex()}":"{v.hex()}"')
             pre.append(hit[1])
-        head = _COMPACT(self._record_head())
-        return f'{head[:-1]},"counterparty":[{cps}],"preimages":{{{",".join(pre)}}}}}'
+        setup = self.setup
+        if setup is None:
+            setup_text = "null"
+        else:
+            if self._setup_text is None or self._setup_text[0] is not setup:
+                self._setup_text = (setup, update_body(setup))
+            setup_text = self._setup_text[1]
+        head = _COMPACT(self._record_head(False))
+        return (
+            f'{head[:-1]},"setup":{setup_text},"holder":{_body_or_null(self.holder)},'
+            f'"prev_holder":{_body_or_null(self.prev_holder)},"counterparty":[{cps}],"preimages":{{{",".join(pre)}}}}}'
+        )
 
-    def _record_head(self) -> dict:
-        """:meth:`to_record` but ``counterparty`` and ``preimages`` (the parts that grow)."""
+    def _record_head(self, updates: bool = True) -> dict:
+        """:meth:`to_record` but ``counterparty`` and ``preimages`` (the parts that grow), and
+        without ``updates`` but ``setup``, ``holder`` and ``prev_holder`` too."""
 
         def j(u):
             return None if u is None else update_to_json(u)
 
-        return {
+        record = {
             "version": 1,
             "channel_id": self.channel_id.hex(),
             "destination_script": None if self.destination_script is None else self.destination_script.hex(),
             "feerate_per_kw": self.feerate_per_kw,
             "latest_update_id": self.latest_update_id,
-            "setup": j(self.setup),
-            "holder": j(self.holder),
-            "prev_holder": j(self.prev_holder),
+        }
+        if updates:
+            record["setup"] = j(self.setup)
+            record["holder"] = j(self.holder)
+            record["prev_holder"] = j(self.prev_holder)
+        record.update({
             "revocations": self.revocations.to_bytes().hex(),
             "force_closed": self.force_closed,
             "best_height": self.best_height,
@@ -777,7 +799,8 @@ class ChannelMonitor:
                 {"tx": c.tx.to_hex(), "height": c.height, "level": c.level}
                 for c in sorted(self._confirmed.values(), key=lambda c: (c.level, c.height, c.txid))
             ],
-        }
+        })
+        return record
 
     @classmethod
     def from_record(cls, record: dict, secrets) -> ChannelMonitor:
@@ -867,6 +890,10 @@ def _htlc_json(h: bolt3.Htlc) -> dict:
         "cltv_expiry": h.cltv_expiry,
         "offered": h.offered,
     }
+
+
+def _body_or_null(u: ev.MonitorUpdate | None) -> str:
+    return "null" if u is None else update_body(u)
 
 
 def _counterparty_json(c: CounterpartyCommitment) -> dict:

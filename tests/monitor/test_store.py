@@ -276,3 +276,18 @@ def test_loads_rows_written_by_the_old_encoders(real_objects, tmp_path):
     store.save(back)
     assert store.load(m.channel_id, secrets[A]).to_record() == m.to_record()
     store.close()
+
+
+@settings(max_examples=100, deadline=None)
+@given(c=st.builds(mon.CounterpartyCommitment, _ints, _bytes, _bytes, _htlcs, _ints), odd=_odd,
+       name=st.sampled_from(["commitment_number", "txid", "per_commitment_point", "htlcs", "feerate_per_kw"]))
+def test_counterparty_record_text_matches_generic_encoder(c, odd, name):
+    assert c.record_text == json.dumps(mon._counterparty_json(c), separators=(",", ":"))
+    c = dataclasses.replace(c, **{name: odd})
+    try:
+        expected = json.loads(json.dumps(mon._counterparty_json(c)))
+    except (TypeError, ValueError, AttributeError) as e:
+        with pytest.raises(type(e)):
+            c.record_text
+    else:
+        assert json.loads(c.record_text) == expected
