@@ -371,10 +371,14 @@ class ChannelMonitor:
             except ShachainError as e:
                 raise MonitorUpdateError(f"inconsistent commitment secret: {e}") from None
             info = self.counterparty.get(update.commitment_number)
-            if info is not None and not info.htlcs:
-                del self.counterparty[update.commitment_number]  # the secret rebuilds everything
+            if info is not None:
+                if not info.htlcs:
+                    del self.counterparty[update.commitment_number]  # the secret rebuilds everything
+                else:  # kept for good: its snapshot text now rather than all at the next snapshot
+                    info.record_text
         elif isinstance(update, ev.PaymentPreimage):
             self.preimages[update.payment_hash] = update.payment_preimage
+            self._preimage_text(update.payment_hash, update.payment_preimage)
         elif isinstance(update, ev.ChannelForceClosed):
             self.force_closed = True
         self.latest_update_id = update.update_id
@@ -755,9 +759,7 @@ class ChannelMonitor:
         pre = []
         for k, v in self.preimages.items():
             hit = cache.get(k)
-            if hit is None or hit[0] != v:
-                hit = cache[k] = (v, f'"{k.hex()}":"{v.hex()}"')
-            pre.append(hit[1])
+            pre.append(hit[1] if hit is not None and hit[0] == v else self._preimage_text(k, v))
         setup = self.setup
         if setup is None:
             setup_text = "null"
@@ -770,6 +772,11 @@ class ChannelMonitor:
             f'{head[:-1]},"setup":{setup_text},"holder":{_body_or_null(self.holder)},'
             f'"prev_holder":{_body_or_null(self.prev_holder)},"counterparty":[{cps}],"preimages":{{{",".join(pre)}}}}}'
         )
+
+    def _preimage_text(self, payment_hash: bytes, payment_preimage: bytes) -> str:
+        text = f'"{payment_hash.hex()}":"{payment_preimage.hex()}"'
+        self._preimage_texts[payment_hash] = (payment_preimage, text)
+        return text
 
     def _record_head(self, updates: bool = True) -> dict:
         """:meth:`to_record` but ``counterparty`` and ``preimages`` (the parts that grow), and
@@ -785,12 +792,15 @@ class ChannelMonitor:
             "feerate_per_kw": self.feerate_per_kw,
             "latest_update_id": self.latest_update_id,
         }
-        if updates:
+        if updates:  # in to_record's order; it fills counterparty and preimages
             record["setup"] = j(self.setup)
             record["holder"] = j(self.holder)
             record["prev_holder"] = j(self.prev_holder)
+            record["counterparty"] = None
+        record["revocations"] = self.revocations.to_bytes().hex()
+        if updates:
+            record["preimages"] = None
         record.update({
-            "revocations": self.revocations.to_bytes().hex(),
             "force_closed": self.force_closed,
             "best_height": self.best_height,
             "resolved_height": self.resolved_height,
