@@ -4,7 +4,8 @@ Tables of the ``monitor`` component in ``DATADIR/NETWORK/node.sqlite3`` (``lncli
 
 * ``monitor_channels``: one row per channel, its :meth:`ChannelMonitor.to_record` snapshot (JSON,
   no secrets), the ``update_id`` the snapshot includes, and whether the channel is resolved;
-* ``monitor_updates``: the ``MonitorUpdate`` records applied after the snapshot (JSON).
+* ``monitor_updates``: the ``MonitorUpdate`` records applied after the snapshot (JSON), and for a
+  while some that it includes (ignored when loading, see below).
 
 :meth:`MonitorStore.apply` writes an update (committed, ``synchronous=FULL``) *before* applying
 it, so the channel code can persist-then-send: once ``apply`` returns, a crash cannot lose it.
@@ -14,7 +15,10 @@ state and its monitor updates in one transaction (one disk sync) before sending 
 Loading takes the snapshot and replays the later updates. :meth:`MonitorStore.save` writes a new
 snapshot (after blocks, and every ``compact_every`` updates or, once the monitor holds more
 revoked commitments and preimages than that, every as many updates as it holds) and drops the
-updates it includes.
+updates it includes. A snapshot that :meth:`MonitorStore.apply_in` takes in a channel's
+transaction leaves those to the following ``apply_in`` calls, ``TRIM_STEP`` at a time, each
+bounded by the snapshot row in its own statement (so one payment's transaction never deletes
+thousands of rows), and text is cached so a snapshot does not re-encode the whole history.
 """
 
 from __future__ import annotations
@@ -47,6 +51,15 @@ MIGRATIONS = [
 ]
 
 
+#: updates below a snapshot that one apply_in drops (a snapshot in a channel's transaction leaves
+#: them: dropping them all there made that transaction slow)
+TRIM_STEP = 16
+_TRIM_SQL = f"""DELETE FROM monitor_updates WHERE channel_id=? AND update_id IN (
+    SELECT update_id FROM monitor_updates WHERE channel_id=?
+        AND update_id <= (SELECT snapshot_update_id FROM monitor_channels WHERE channel_id=?)
+    ORDER BY update_id LIMIT {TRIM_STEP})"""
+
+
 def monitor_db_path(datadir: Path | str, network: str) -> Path:
     """``DATADIR/NETWORK/node.sqlite3``."""
     return Path(datadir) / network / DB_NAME
@@ -66,6 +79,9 @@ class MonitorStore:
             self._own = False
         self.compact_every = compact_every
         self._since_snapshot: dict[bytes, int] = {}
+        # channels whose snapshot (taken in a channel's transaction) may still have updates below it
+        # on disk: apply_in drops a few at a time instead of all at once in that transaction
+        self._stale: set[bytes] = set()
 
     @classmethod
     def for_datadir(cls, datadir: Path | str, network: str, **kw) -> MonitorStore:
@@ -110,7 +126,17 @@ class MonitorStore:
         commit, the caller must :meth:`load` the monitor again (memory is then ahead of disk)."""
         monitor.apply(update)  # checks first; refused: unchanged
         self._insert_update(conn, monitor, update)
+        if monitor.channel_id in self._stale:
+            self._trim_some(conn, monitor.channel_id)
         self._count(conn, monitor, own_transaction=False)
+
+    def _trim_some(self, conn, channel_id: bytes) -> None:
+        """Drop up to ``TRIM_STEP`` updates that the channel's snapshot includes. The bound is read
+        from the snapshot row in the same statement, so this only ever drops updates that the
+        snapshot visible to this transaction covers (a rolled-back snapshot protects its updates)."""
+        cur = conn.execute(_TRIM_SQL, (channel_id, channel_id, channel_id))
+        if cur.rowcount < TRIM_STEP:
+            self._stale.discard(channel_id)
 
     def _insert_update(self, conn, monitor: ChannelMonitor, update) -> None:
         conn.execute(
@@ -126,8 +152,9 @@ class MonitorStore:
         if n >= self.compact_every and n >= len(monitor.counterparty) + len(monitor.preimages):
             if own_transaction:
                 self.save(monitor)
-            else:
-                self.save_in(conn, monitor)
+            else:  # the channel's transaction: the updates it covers go TRIM_STEP at a time
+                self._snapshot_in(conn, monitor)
+                self._stale.add(monitor.channel_id)
 
     def apply_all(self, monitor: ChannelMonitor, updates: Iterable) -> None:
         for u in updates:
@@ -140,16 +167,20 @@ class MonitorStore:
 
     def save_in(self, conn, monitor: ChannelMonitor) -> None:
         """:meth:`save` inside the caller's open transaction on this store's connection."""
+        self._snapshot_in(conn, monitor)
+        self._stale.discard(monitor.channel_id)
+        conn.execute(
+            "DELETE FROM monitor_updates WHERE channel_id=? AND update_id<=?",
+            (monitor.channel_id, monitor.latest_update_id),
+        )
+
+    def _snapshot_in(self, conn, monitor: ChannelMonitor) -> None:
         cur = conn.execute(
             "UPDATE monitor_channels SET record=?, snapshot_update_id=? WHERE channel_id=?",
             (monitor.to_record_text(), monitor.latest_update_id, monitor.channel_id),
         )
         if cur.rowcount == 0:
             raise RefusedError(f"channel {monitor.channel_id.hex()} has no stored monitor")
-        conn.execute(
-            "DELETE FROM monitor_updates WHERE channel_id=? AND update_id<=?",
-            (monitor.channel_id, monitor.latest_update_id),
-        )
         self._since_snapshot[monitor.channel_id] = 0
 
     def mark_resolved(self, monitor: ChannelMonitor) -> None:
@@ -180,6 +211,7 @@ class MonitorStore:
         for (body,) in rows:
             monitor.apply(update_from_json(json.loads(body)))
         self._since_snapshot[monitor.channel_id] = len(rows)
+        self._stale.add(monitor.channel_id)  # a snapshot's updates not all dropped yet (apply_in checks)
         return monitor
 
     def load_all(self, secrets_for_channel: Callable[[bytes], object], include_resolved: bool = False) -> list[ChannelMonitor]:

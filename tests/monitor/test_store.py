@@ -291,3 +291,92 @@ def test_counterparty_record_text_matches_generic_encoder(c, odd, name):
             c.record_text
     else:
         assert json.loads(c.record_text) == expected
+
+
+# ------------------------------------------------------------------ snapshots in a channel's transaction
+
+
+def _rows(store, cid):
+    return [r[0] for r in store.conn.execute(
+        "SELECT update_id FROM monitor_updates WHERE channel_id=? ORDER BY update_id", (cid,))]
+
+
+def _snapshot_id(store, cid):
+    return store.conn.execute("SELECT snapshot_update_id FROM monitor_channels WHERE channel_id=?", (cid,)).fetchone()[0]
+
+
+def test_snapshot_in_a_transaction_drops_its_updates_a_few_at_a_time(real_objects, tmp_path):
+    from lncli.monitor.store import TRIM_STEP
+    from lncli.store.db import transaction
+
+    updates, _, secrets = real_objects
+    us = updates[A]
+    cid = us[0].channel_id
+    store = MonitorStore(tmp_path / "node.sqlite3", compact_every=3)
+    m = mon.ChannelMonitor(cid, secrets[A], destination_script=DEST[A])
+    with transaction(store.conn):
+        store.add_in(store.conn, m)
+    seen_partial = False
+    for u in us:
+        with transaction(store.conn):
+            store.apply_in(store.conn, m, u)
+        rows, snap = _rows(store, cid), _snapshot_id(store, cid)
+        assert snap <= m.latest_update_id and len([r for r in rows if r <= snap]) <= TRIM_STEP
+        assert [r for r in rows if r > snap] == [x.update_id for x in us if snap < x.update_id <= m.latest_update_id]
+        seen_partial |= any(r <= snap for r in rows)
+        assert MonitorStore(store.conn).load(cid, secrets[A]).to_record() == m.to_record()
+    assert seen_partial or TRIM_STEP >= 3
+    # a later snapshot in its own transaction drops everything it includes
+    store.save(m)
+    assert _rows(store, cid) == []
+    store.close()
+
+
+def test_trimming_respects_the_committed_snapshot(real_objects, tmp_path):
+    """A snapshot rolled back with its transaction does not let later trims drop updates it
+    covered; leftovers from an earlier run are dropped after loading."""
+    from lncli.monitor.store import TRIM_STEP
+    from lncli.store.db import transaction
+
+    updates, _, secrets = real_objects
+    us = updates[A]
+    cid = us[0].channel_id
+    path = tmp_path / "node.sqlite3"
+    store = MonitorStore(path, compact_every=10_000)
+    m = mon.ChannelMonitor(cid, secrets[A], destination_script=DEST[A])
+    with transaction(store.conn):
+        store.add_in(store.conn, m)
+        for u in us[:-2]:
+            store.apply_in(store.conn, m, u)
+    committed = _snapshot_id(store, cid)
+    store.compact_every = 1
+    with pytest.raises(RuntimeError):
+        with transaction(store.conn):
+            store.apply_in(store.conn, m, us[-2])  # snapshot at us[-2], then rolled back
+            assert _snapshot_id(store, cid) == us[-2].update_id and cid in store._stale
+            raise RuntimeError("the channel's transaction fails")
+    assert _snapshot_id(store, cid) == committed
+    # the caller should reload; even if it does not, no update above the committed snapshot goes
+    store.compact_every = 10_000
+    with transaction(store.conn):
+        store.apply_in(store.conn, m, us[-1])
+    assert [r for r in _rows(store, cid) if r > committed] == [u.update_id for u in us[:-2] if u.update_id > committed] + [us[-1].update_id]
+    store.close()
+
+    # leftovers below a committed snapshot (a run that stopped before trimming them) go after a load
+    store = MonitorStore(path)
+    m = store.load(cid, secrets[A])
+    with transaction(store.conn):
+        store._snapshot_in(store.conn, m)
+    store.close()
+    store = MonitorStore(path)
+    m = store.load(cid, secrets[A])
+    assert len(_rows(store, cid)) == len(us) - 1  # all below the snapshot
+    extra = ev.ChannelForceClosed(m.latest_update_id + 1, 0)
+    for _ in range(len(us) // TRIM_STEP + 1):
+        with transaction(store.conn):
+            store.apply_in(store.conn, m, extra)
+        extra = ev.ChannelForceClosed(extra.update_id + 1, 0)
+    assert _rows(store, cid) == list(range(m.latest_update_id - len(us) // TRIM_STEP, m.latest_update_id + 1))
+    assert MonitorStore(store.conn).load(cid, secrets[A]).to_record() == m.to_record()
+    store.close()
