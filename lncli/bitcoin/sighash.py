@@ -37,10 +37,15 @@ SIGHASH_ANYONECANPAY = 0x80
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 _ZERO32 = bytes(32)
+#: BIP 143 preimage, the part before scriptCode: nVersion, hashPrevouts, hashSequence, outpoint
+_PREIMAGE_HEAD = struct.Struct("<I32s32s32sI")
+#: ... and the part after it: amount, nSequence, hashOutputs, nLockTime, sighash type
+_PREIMAGE_TAIL = struct.Struct("<QI32sII")
+_sha256 = hashlib.sha256
 
 
 def _sha256d(data: bytes) -> bytes:
-    return hashlib.sha256(hashlib.sha256(data).digest()).digest()
+    return _sha256(_sha256(data).digest()).digest()
 
 
 def p2wpkh_script_code(pubkey_hash: bytes) -> bytes:
@@ -65,17 +70,20 @@ class SighashCache:
 
     def hash_prevouts(self) -> bytes:
         if self._prevouts is None:
-            self._prevouts = _sha256d(b"".join(i.prevout.to_bytes() for i in self.tx.inputs))
+            self._prevouts = _sha256d(b"".join([i.prevout.to_bytes() for i in self.tx.inputs]))
         return self._prevouts
 
     def hash_sequence(self) -> bytes:
         if self._sequence is None:
-            self._sequence = _sha256d(b"".join(_U32.pack(i.sequence) for i in self.tx.inputs))
+            self._sequence = _sha256d(b"".join([_U32.pack(i.sequence) for i in self.tx.inputs]))
         return self._sequence
 
     def hash_outputs(self) -> bytes:
         if self._outputs is None:
-            self._outputs = _sha256d(b"".join(o.to_bytes() for o in self.tx.outputs))
+            tx = self.tx
+            # the outputs' serialization is shared with the txid's (cached on the Transaction)
+            outputs = tx._outputs_bytes if type(tx) is Transaction else b"".join([o.to_bytes() for o in tx.outputs])
+            self._outputs = _sha256d(outputs)
         return self._outputs
 
     def segwit_v0_preimage(
@@ -99,19 +107,13 @@ class SighashCache:
         else:
             hash_outputs = _ZERO32
         txin = tx.inputs[input_index]
+        prevout = txin.prevout
         return b"".join(
             (
-                _U32.pack(tx.version),
-                hash_prevouts,
-                hash_sequence,
-                txin.prevout.to_bytes(),
+                _PREIMAGE_HEAD.pack(tx.version, hash_prevouts, hash_sequence, prevout.txid, prevout.vout),
                 encode_compact_size(len(script_code)),
                 script_code,
-                _U64.pack(amount_sat),
-                _U32.pack(txin.sequence),
-                hash_outputs,
-                _U32.pack(tx.locktime),
-                _U32.pack(sighash_type & 0xFFFFFFFF),
+                _PREIMAGE_TAIL.pack(amount_sat, txin.sequence, hash_outputs, tx.locktime, sighash_type & 0xFFFFFFFF),
             )
         )
 

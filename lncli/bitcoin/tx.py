@@ -57,6 +57,10 @@ MAX_MONEY = 21_000_000 * 100_000_000
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 _OUTPOINT = struct.Struct("<32sI")
+#: an input with an empty script_sig (every segwit input): outpoint, 0x00, sequence
+_TXIN_EMPTY = struct.Struct("<32sIBI")
+#: value and a one-byte compact size (scripts shorter than 0xfd bytes)
+_TXOUT_HEAD = struct.Struct("<QB")
 _NULL_TXID = bytes(32)
 
 
@@ -183,6 +187,9 @@ class TxIn:
 
     def to_bytes(self) -> bytes:
         """The input without its witness (witnesses are serialized after all outputs)."""
+        if self.script_sig == b"":
+            prevout = self.prevout
+            return _TXIN_EMPTY.pack(prevout.txid, prevout.vout, 0, self.sequence)
         return self.prevout.to_bytes() + _var_bytes(self.script_sig) + _U32.pack(self.sequence)
 
 
@@ -198,7 +205,10 @@ class TxOut:
             raise ValueError(f"TxOut.value_sat out of range: {self.value_sat}")
 
     def to_bytes(self) -> bytes:
-        return _U64.pack(self.value_sat) + _var_bytes(self.script_pubkey)
+        script = self.script_pubkey
+        if len(script) < 0xFD:
+            return _TXOUT_HEAD.pack(self.value_sat, len(script)) + script
+        return _U64.pack(self.value_sat) + _var_bytes(script)
 
 
 @dataclass(frozen=True)
@@ -231,22 +241,39 @@ class Transaction:
         return any(txin.witness for txin in self.inputs)
 
     @cached_property
+    def _inputs_bytes(self) -> bytes:
+        """The inputs' count and serializations (no witnesses)."""
+        inputs = self.inputs
+        return encode_compact_size(len(inputs)) + b"".join([txin.to_bytes() for txin in inputs])
+
+    @cached_property
+    def _outputs_bytes(self) -> bytes:
+        """The outputs' serializations, without their count (what BIP 143 hashOutputs hashes)."""
+        return b"".join([txout.to_bytes() for txout in self.outputs])
+
+    @cached_property
     def _legacy_bytes(self) -> bytes:
-        parts = [_U32.pack(self.version), encode_compact_size(len(self.inputs))]
-        parts.extend(txin.to_bytes() for txin in self.inputs)
-        parts.append(encode_compact_size(len(self.outputs)))
-        parts.extend(txout.to_bytes() for txout in self.outputs)
-        parts.append(_U32.pack(self.locktime))
-        return b"".join(parts)
+        return b"".join(
+            (
+                _U32.pack(self.version),
+                self._inputs_bytes,
+                encode_compact_size(len(self.outputs)),
+                self._outputs_bytes,
+                _U32.pack(self.locktime),
+            )
+        )
 
     @cached_property
     def _witness_bytes(self) -> bytes:
         if not self.has_witness():
             return self._legacy_bytes
-        parts = [_U32.pack(self.version), b"\x00\x01", encode_compact_size(len(self.inputs))]
-        parts.extend(txin.to_bytes() for txin in self.inputs)
-        parts.append(encode_compact_size(len(self.outputs)))
-        parts.extend(txout.to_bytes() for txout in self.outputs)
+        parts = [
+            _U32.pack(self.version),
+            b"\x00\x01",
+            self._inputs_bytes,
+            encode_compact_size(len(self.outputs)),
+            self._outputs_bytes,
+        ]
         for txin in self.inputs:
             parts.append(encode_compact_size(len(txin.witness)))
             parts.extend(_var_bytes(item) for item in txin.witness)

@@ -302,3 +302,55 @@ def test_cache_matches_fresh(sighash_type: int, index: int) -> None:
     assert cache.segwit_v0(index, b"\x51", 7, sighash_type) == segwit_v0_sighash(
         tx, index, b"\x51", 7, sighash_type
     )
+
+
+def _bip143_preimage_reference(tx: Transaction, index: int, script_code: bytes, amount: int, sighash_type: int) -> bytes:
+    """BIP 143's message written out plainly from the BIP's description, without any cache."""
+    from lncli.bitcoin.tx import encode_compact_size, sha256d
+
+    def le(n: int, size: int) -> bytes:
+        return n.to_bytes(size, "little")
+
+    base, acp = sighash_type & 0x1F, bool(sighash_type & 0x80)
+    zero = bytes(32)
+    prevouts = zero if acp else sha256d(b"".join(i.prevout.txid + le(i.prevout.vout, 4) for i in tx.inputs))
+    seqs = zero if acp or base in (2, 3) else sha256d(b"".join(le(i.sequence, 4) for i in tx.inputs))
+    if base not in (2, 3):
+        outs = sha256d(b"".join(le(o.value_sat, 8) + encode_compact_size(len(o.script_pubkey)) + o.script_pubkey for o in tx.outputs))
+    elif base == 3 and index < len(tx.outputs):
+        o = tx.outputs[index]
+        outs = sha256d(le(o.value_sat, 8) + encode_compact_size(len(o.script_pubkey)) + o.script_pubkey)
+    else:
+        outs = zero
+    txin = tx.inputs[index]
+    return (
+        le(tx.version, 4) + prevouts + seqs + txin.prevout.txid + le(txin.prevout.vout, 4)
+        + encode_compact_size(len(script_code)) + script_code + le(amount, 8) + le(txin.sequence, 4)
+        + outs + le(tx.locktime, 4) + le(sighash_type & 0xFFFFFFFF, 4)
+    )
+
+
+def _random_tx():
+    from lncli.bitcoin.tx import OutPoint, TxIn, TxOut
+
+    u32 = st.integers(0, 2**32 - 1)
+    txin = st.builds(TxIn, st.builds(OutPoint, st.binary(min_size=32, max_size=32), u32), st.sampled_from([b""]) | st.binary(max_size=40), u32)
+    txout = st.builds(TxOut, st.integers(0, 2**64 - 1), st.binary(max_size=40) | st.binary(min_size=253, max_size=260))
+    return st.builds(Transaction, u32, st.lists(txin, min_size=1, max_size=3).map(tuple), st.lists(txout, max_size=3).map(tuple), u32)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_random_tx(), st.data())
+def test_preimage_matches_a_plain_bip143_reference(tx: Transaction, data: st.DataObject) -> None:
+    index = data.draw(st.integers(0, len(tx.inputs) - 1))
+    script_code = data.draw(st.binary(max_size=300))
+    amount = data.draw(st.integers(0, 2**64 - 1))
+    sighash_type = data.draw(st.sampled_from([1, 2, 3, 0x81, 0x82, 0x83]) | st.integers(0, 2**32 - 1))
+    cache = SighashCache(tx)
+    for _ in range(2):  # fresh, then with the intermediate hashes cached
+        assert cache.segwit_v0_preimage(index, script_code, amount, sighash_type) == _bip143_preimage_reference(
+            tx, index, script_code, amount, sighash_type
+        )
+    assert segwit_v0_preimage(tx, index, script_code, amount, sighash_type) == _bip143_preimage_reference(
+        tx, index, script_code, amount, sighash_type
+    )

@@ -275,3 +275,43 @@ def test_mutated_vectors_only_decode_error(tx_hex: str, data: st.DataObject) -> 
     except DecodeError:
         return
     assert tx.to_bytes() == bytes(raw)
+
+
+def _serialize_reference(tx: Transaction, include_witness: bool = True) -> bytes:
+    """The BIP 144 / legacy serialization written out plainly (no struct fast paths, no caches)."""
+    def var(b: bytes) -> bytes:
+        return encode_compact_size(len(b)) + b
+
+    segwit = include_witness and any(i.witness for i in tx.inputs)
+    out = tx.version.to_bytes(4, "little") + (b"\x00\x01" if segwit else b"")
+    out += encode_compact_size(len(tx.inputs))
+    for i in tx.inputs:
+        out += i.prevout.txid + i.prevout.vout.to_bytes(4, "little") + var(i.script_sig) + i.sequence.to_bytes(4, "little")
+    out += encode_compact_size(len(tx.outputs))
+    for o in tx.outputs:
+        out += o.value_sat.to_bytes(8, "little") + var(o.script_pubkey)
+    if segwit:
+        for i in tx.inputs:
+            out += encode_compact_size(len(i.witness)) + b"".join(var(w) for w in i.witness)
+    return out + tx.locktime.to_bytes(4, "little")
+
+
+_long_txouts = st.builds(TxOut, st.integers(0, 2**64 - 1), st.binary(min_size=250, max_size=300))
+_mixed_transactions = st.builds(
+    Transaction,
+    u32,
+    st.lists(st.builds(TxIn, outpoints, st.sampled_from([b""]) | st.binary(max_size=300), u32, witnesses), min_size=1, max_size=3).map(tuple),
+    st.lists(txouts | _long_txouts, max_size=4).map(tuple),
+    u32,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_mixed_transactions)
+def test_serialization_fast_paths_match_the_plain_encoding(tx: Transaction) -> None:
+    assert tx.to_bytes() == _serialize_reference(tx)
+    assert tx.to_bytes(False) == _serialize_reference(tx, False)
+    for o in tx.outputs:
+        assert o.to_bytes() == o.value_sat.to_bytes(8, "little") + encode_compact_size(len(o.script_pubkey)) + o.script_pubkey
+    for i in tx.inputs:
+        assert i.to_bytes() == i.prevout.to_bytes() + encode_compact_size(len(i.script_sig)) + i.script_sig + i.sequence.to_bytes(4, "little")
