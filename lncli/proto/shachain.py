@@ -52,9 +52,24 @@ def _check_secret(secret: bytes, what: str = "secret") -> None:
         raise ShachainError(f"{what} must be 32 bytes")
 
 
+def _walk(value: bytes, high: int, low: int, index: int) -> bytes:
+    """Walk bits ``high-1`` .. ``low`` of ``index`` from the 32-byte ``value``. Bit ``B`` of the
+    value (bit ``B % 8`` of byte ``B // 8``) is bit ``B`` of it read as a little-endian number,
+    so flipping it is one XOR; only the set bits of the index are visited."""
+    m = (index & ((1 << high) - 1)) >> low << low
+    from_bytes = int.from_bytes
+    while m:
+        b = m.bit_length() - 1
+        m ^= 1 << b
+        value = sha256((from_bytes(value, "little") ^ (1 << b)).to_bytes(32, "little")).digest()
+    return value
+
+
 def derive_secret(base: bytes, bits: int, index: int) -> bytes:
     """Walk bits ``bits-1`` .. 0 of ``index`` from ``base`` (the spec's ``derive_secret``)."""
-    value = bytearray(base)
+    if len(base) == 32 and 0 <= bits <= 256:
+        return _walk(bytes(base), bits, 0, index)
+    value = bytearray(base)  # the spec's loop as written, for other lengths
     for b in range(bits - 1, -1, -1):
         if (index >> b) & 1:
             value[b >> 3] ^= 1 << (b & 7)
@@ -62,11 +77,38 @@ def derive_secret(base: bytes, bits: int, index: int) -> bytes:
     return bytes(value)
 
 
+# generate_from_seed walks 48 bits, one SHA256 per set bit. Consecutive commitments share the upper
+# bits of their index, so the values after bits 47..24 and 47..8 are kept per (seed, upper bits):
+# a new secret then costs at most 8 hashes (plus 16 every 256 commitments). The seed's owner
+# could derive every one of these values anyway; the caches only hold what it already had.
+_UPPER: dict[tuple[bytes, int], bytes] = {}  # (seed, index >> 24) -> value after bits 47..24
+_MIDDLE: dict[tuple[bytes, int], bytes] = {}  # (seed, index >> 8) -> value after bits 47..8
+_CACHE_MAX = 512
+
+
+def _from_seed_cached(seed: bytes, index: int) -> bytes:
+    key = (seed, index >> 8)
+    middle = _MIDDLE.get(key)
+    if middle is None:
+        upper_key = (seed, index >> 24)
+        upper = _UPPER.get(upper_key)
+        if upper is None:
+            upper = _walk(seed, 48, 24, index)
+            if len(_UPPER) >= _CACHE_MAX:
+                _UPPER.clear()
+            _UPPER[upper_key] = upper
+        middle = _walk(upper, 24, 8, index)
+        if len(_MIDDLE) >= _CACHE_MAX:
+            _MIDDLE.clear()
+        _MIDDLE[key] = middle
+    return _walk(middle, 8, 0, index)
+
+
 def generate_from_seed(seed: bytes, index: int) -> bytes:
     """The spec's ``generate_from_seed(seed, I)`` for a 48-bit index ``I``."""
     _check_secret(seed, "seed")
     _check_index(index)
-    return derive_secret(seed, 48, index)
+    return _from_seed_cached(bytes(seed), index)
 
 
 def commitment_index(commitment_number: int) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -12,6 +14,7 @@ from lncli.proto.shachain import (
     RevocationStore,
     ShachainError,
     commitment_index,
+    derive_secret,
     generate_from_seed,
     per_commitment_secret,
     where_to_put_secret,
@@ -214,3 +217,31 @@ def test_corrupted_derivable_entry_detected():
         RevocationStore.from_bytes(bytes(blob[:-1]))
     with pytest.raises(ShachainError, match="version"):
         RevocationStore.from_bytes(b"\x02" + bytes(blob[1:]))
+
+
+def _derive_secret_reference(base: bytes, bits: int, index: int) -> bytes:
+    """The spec's derive_secret loop as written (no caches, no shortcuts)."""
+    value = bytearray(base)
+    for b in range(bits - 1, -1, -1):
+        if (index >> b) & 1:
+            value[b // 8] ^= 1 << (b % 8)
+            value = bytearray(hashlib.sha256(value).digest())
+    return bytes(value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(min_size=32, max_size=32), st.integers(0, 2**48 - 1), st.integers(0, 48))
+def test_fast_derive_matches_the_spec_loop(base, index, bits):
+    assert derive_secret(base, bits, index) == _derive_secret_reference(base, bits, index)
+    assert derive_secret(bytearray(base), bits, index) == _derive_secret_reference(base, bits, index)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.binary(min_size=32, max_size=32), st.integers(0, 2**48 - 1), st.integers(0, 600))
+def test_cached_generate_matches_the_spec_loop(seed, start, count):
+    # a run of consecutive indices (crossing cached 2^8 / 2^24 boundaries) and a jump back
+    for index in list(range(start, max(start - count, -1), -1))[:: max(1, count // 40)] + [start]:
+        assert generate_from_seed(seed, index) == _derive_secret_reference(seed, 48, index)
+    boundary = (start >> 8 << 8) or 256
+    for index in (boundary, boundary - 1, (start >> 24 << 24), max(0, (start >> 24 << 24) - 1)):
+        assert generate_from_seed(seed, index) == _derive_secret_reference(seed, 48, index)
