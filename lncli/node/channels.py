@@ -185,6 +185,14 @@ class Entry:
         return self.channel.state
 
 
+def _next_iteration() -> asyncio.Future:
+    """A done future: returned by a message handler, it makes the peer handle the rest of the
+    read in a task of its own (Peer._process), i.e. after what the event loop has ready."""
+    fut = asyncio.get_running_loop().create_future()
+    fut.set_result(None)
+    return fut
+
+
 def _tx_hex(e: Entry, attr: str) -> str | None:
     """``e.<attr>.to_hex()``, serialised once per transaction object (written at every flush)."""
     tx = getattr(e, attr)
@@ -249,6 +257,8 @@ class ChannelManager:
         self._handed: dict[bytes, int] = {}  # channel_id -> last update handed to the watcher
         self._pending: list[_Pending] = []  # committed outcomes waiting for the next group write
         self._flush_handle: asyncio.Handle | None = None
+        self._hold_timer: asyncio.TimerHandle | None = None  # bounds how long _holdable outcomes wait
+        self._yield = False  # a payment was answered: let its reply out before the next message
         self._tasks: set[asyncio.Task] = set()
         self._unsubscribe = None
         self._load()
@@ -421,7 +431,8 @@ class ChannelManager:
                 e.closing_tx = event.tx
                 e.closing_txid = event.tx.txid()
             elif isinstance(event, ev.HtlcFulfilled) and self.payments is not None:
-                self.payments.fulfilled(e, event)
+                if self.payments.fulfilled(e, event):
+                    self._yield = True
         record = ch.record_json()
         e.saved = record  # a later handler that fails rolls memory back to here
         self._pending.append(_Pending(e, out, extra, record, int(time.time())))
@@ -487,13 +498,16 @@ class ChannelManager:
         only acknowledges the peer's settlement of HTLCs we offered (at most a revoke_and_ack;
         a fulfill or failure of one of our own payments, already reported to its waiter)."""
         e = p.entry
-        if e.commit_timer is None or p.extra is not None:
+        out = p.out
+        if p.extra is not None or not (out.messages or out.events):
             return False
-        for m in p.out.messages:
+        if out.messages and e.commit_timer is None:
+            return False
+        for m in out.messages:
             if m.name != "revoke_and_ack":
                 return False
         reported = self.payments.reported if self.payments is not None else ()
-        for event in p.out.events:
+        for event in out.events:
             if not isinstance(event, ev.HtlcFulfilled) or (e.channel_id, event.htlc_id) not in reported:
                 return False
         return True
@@ -503,9 +517,14 @@ class ChannelManager:
             self._flush_handle.cancel()
             self._flush_handle = None
         if hold and self._pending and all(self._holdable(p) for p in self._pending):
-            # written with the batched commitment_signed (its timer flushes), or with whatever
-            # comes first: one disk sync and one message write for both
+            # written with the batched commitment_signed, or with whatever comes first: one disk
+            # sync and one message write for both; at the latest when the hold timer fires
+            if self._hold_timer is None:
+                self._hold_timer = asyncio.get_running_loop().call_later(max(self.commit_delay, 0.001), self._flush)
             return
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+            self._hold_timer = None
         batch, self._pending = self._pending, []
         if not batch:
             return
@@ -947,6 +966,11 @@ class ChannelManager:
         self.commit(e, out)
         if name == "channel_reestablish":
             self.maybe_update_fee(e)  # after what the peer missed, in the same group write
+        if self._yield:
+            # pay was just answered: the peer handles the rest of this read (its
+            # commitment_signed) after the reply is out, so the client's next request overlaps it
+            self._yield = False
+            return _next_iteration()
         return None
 
     def on_error(self, peer, msg: Message):

@@ -374,14 +374,17 @@ class Payments:
             return f"unreadable failure ({exc})", None, getattr(exc, "hop_index", None)
         return f.name, f.code, f.hop_index
 
-    def fulfilled(self, e, event: ev.HtlcFulfilled) -> None:
+    def fulfilled(self, e, event: ev.HtlcFulfilled) -> bool:
         """The peer fulfilled one of our HTLCs (the preimage is checked): wake its payment now,
-        before the channel's write, so ``pay`` answers while the node signs and writes."""
+        before the channel's write, so ``pay`` answers while the node signs and writes. True if
+        a payment was waiting for it."""
         key = (e.channel_id, event.htlc_id)
         fut = self._waiters.get(key)
         if fut is not None and not fut.done():
             fut.set_result(event.payment_preimage)
             self.reported.add(key)
+            return True
+        return False
 
     def after_commit(self, e, events: list) -> None:
         for event in events:
