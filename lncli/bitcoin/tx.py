@@ -17,7 +17,6 @@ import hashlib
 import math
 import struct
 from dataclasses import dataclass, replace
-from functools import cached_property
 from typing import TYPE_CHECKING, Iterable, Sequence, Union
 
 from lncli.errors import DecodeError
@@ -62,6 +61,27 @@ _TXIN_EMPTY = struct.Struct("<32sIBI")
 #: value and a one-byte compact size (scripts shorter than 0xfd bytes)
 _TXOUT_HEAD = struct.Struct("<QB")
 _NULL_TXID = bytes(32)
+
+
+class _cached:
+    """``functools.cached_property`` without its lock (Python 3.11 takes one on every first
+    access, which costs more than the serializations cached here). The value is computed once
+    and stored in the instance ``__dict__`` under the same name, which then shadows this
+    non-data descriptor; a racing thread at worst computes the same value twice."""
+
+    def __init__(self, fn) -> None:
+        self.fn = fn
+        self.name = fn.__name__
+        self.__doc__ = fn.__doc__
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.fn(obj)
+        return value
 
 
 def sha256d(data: bytes) -> bytes:
@@ -183,6 +203,8 @@ class TxIn:
             raise ValueError(f"TxIn.sequence out of range: {self.sequence}")
 
     def with_witness(self, witness: Iterable[bytes]) -> TxIn:
+        if type(self) is TxIn:  # what dataclasses.replace does, without its field introspection
+            return TxIn(self.prevout, self.script_sig, self.sequence, tuple(witness))
         return replace(self, witness=tuple(witness))
 
     def to_bytes(self) -> bytes:
@@ -240,18 +262,18 @@ class Transaction:
     def has_witness(self) -> bool:
         return any(txin.witness for txin in self.inputs)
 
-    @cached_property
+    @_cached
     def _inputs_bytes(self) -> bytes:
         """The inputs' count and serializations (no witnesses)."""
         inputs = self.inputs
         return encode_compact_size(len(inputs)) + b"".join([txin.to_bytes() for txin in inputs])
 
-    @cached_property
+    @_cached
     def _outputs_bytes(self) -> bytes:
         """The outputs' serializations, without their count (what BIP 143 hashOutputs hashes)."""
         return b"".join([txout.to_bytes() for txout in self.outputs])
 
-    @cached_property
+    @_cached
     def _legacy_bytes(self) -> bytes:
         return b"".join(
             (
@@ -263,7 +285,7 @@ class Transaction:
             )
         )
 
-    @cached_property
+    @_cached
     def _witness_bytes(self) -> bytes:
         if not self.has_witness():
             return self._legacy_bytes
@@ -275,8 +297,12 @@ class Transaction:
             self._outputs_bytes,
         ]
         for txin in self.inputs:
-            parts.append(encode_compact_size(len(txin.witness)))
-            parts.extend(_var_bytes(item) for item in txin.witness)
+            witness = txin.witness
+            parts.append(encode_compact_size(len(witness)))
+            for item in witness:
+                n = len(item)
+                parts.append(bytes((n,)) if n < 0xFD else encode_compact_size(n))
+                parts.append(item)
         parts.append(_U32.pack(self.locktime))
         return b"".join(parts)
 
@@ -390,7 +416,7 @@ class Transaction:
 
     # -- ids and sizes -------------------------------------------------------------------
 
-    @cached_property
+    @_cached
     def _txid(self) -> bytes:
         return sha256d(self._legacy_bytes)
 
@@ -444,20 +470,32 @@ class Transaction:
 
     # -- modified copies --------------------------------------------------------------------
 
+    def _with_inputs(self, inputs: tuple[TxIn, ...], same_legacy: bool) -> Transaction:
+        """A copy with ``inputs``; ``same_legacy``: they differ from ours in witnesses only, so
+        the legacy serialization and the txid already computed carry over."""
+        if type(self) is not Transaction:
+            return replace(self, inputs=inputs)
+        tx = Transaction(self.version, inputs, self.outputs, self.locktime)
+        if same_legacy:
+            mine, theirs = self.__dict__, tx.__dict__
+            for name in _LEGACY_CACHES:
+                if name in mine:
+                    theirs[name] = mine[name]
+        return tx
+
     def with_witness(self, input_index: int, witness: Iterable[bytes]) -> Transaction:
         """A copy with input ``input_index``'s witness set."""
         inputs = list(self.inputs)
-        inputs[input_index] = inputs[input_index].with_witness(witness)
-        return replace(self, inputs=tuple(inputs))
+        old = inputs[input_index]
+        inputs[input_index] = new = old.with_witness(witness)
+        return self._with_inputs(tuple(inputs), type(old) is TxIn and type(new) is TxIn)
 
     def with_witnesses(self, witnesses: Sequence[Iterable[bytes]]) -> Transaction:
         """A copy with every input's witness set (one entry per input)."""
         if len(witnesses) != len(self.inputs):
             raise ValueError(f"need {len(self.inputs)} witnesses, got {len(witnesses)}")
-        return replace(
-            self,
-            inputs=tuple(txin.with_witness(w) for txin, w in zip(self.inputs, witnesses)),
-        )
+        inputs = tuple(txin.with_witness(w) for txin, w in zip(self.inputs, witnesses))
+        return self._with_inputs(inputs, all(type(i) is TxIn for i in self.inputs + inputs))
 
     def with_script_sig(self, input_index: int, script_sig: bytes) -> Transaction:
         inputs = list(self.inputs)
@@ -466,6 +504,10 @@ class Transaction:
 
     def without_witnesses(self) -> Transaction:
         return replace(self, inputs=tuple(replace(i, witness=()) for i in self.inputs))
+
+
+#: cached values that depend on everything but the witnesses
+_LEGACY_CACHES = ("_inputs_bytes", "_outputs_bytes", "_legacy_bytes", "_txid")
 
 
 # ---------------------------------------------------------------------------------------------

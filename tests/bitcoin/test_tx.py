@@ -315,3 +315,25 @@ def test_serialization_fast_paths_match_the_plain_encoding(tx: Transaction) -> N
         assert o.to_bytes() == o.value_sat.to_bytes(8, "little") + encode_compact_size(len(o.script_pubkey)) + o.script_pubkey
     for i in tx.inputs:
         assert i.to_bytes() == i.prevout.to_bytes() + encode_compact_size(len(i.script_sig)) + i.script_sig + i.sequence.to_bytes(4, "little")
+
+
+@settings(max_examples=150, deadline=None)
+@given(_mixed_transactions, st.data())
+def test_with_witness_copies_match_fresh_transactions(tx: Transaction, data: st.DataObject) -> None:
+    if data.draw(st.booleans()):
+        tx.txid(), tx.to_bytes()  # fill the caches the copies may carry over
+    index = data.draw(st.integers(0, len(tx.inputs) - 1))
+    witness = data.draw(witnesses)
+    got = tx.with_witness(index, witness)
+    inputs = list(tx.inputs)
+    inputs[index] = replace(inputs[index], witness=witness)
+    fresh = Transaction(tx.version, tuple(inputs), tx.outputs, tx.locktime)
+    assert got == fresh
+    assert (got.to_bytes(), got.to_bytes(False), got.txid(), got.wtxid()) == (
+        fresh.to_bytes(), fresh.to_bytes(False), fresh.txid(), fresh.wtxid()
+    )
+    all_witnesses = [data.draw(witnesses) for _ in tx.inputs]
+    got = tx.with_witnesses(all_witnesses)
+    fresh = Transaction(tx.version, tuple(replace(i, witness=w) for i, w in zip(tx.inputs, all_witnesses)), tx.outputs, tx.locktime)
+    assert got == fresh and got.to_bytes() == fresh.to_bytes() == _serialize_reference(fresh)
+    assert got.txid() == fresh.txid()
