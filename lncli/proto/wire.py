@@ -316,6 +316,69 @@ class FieldSpec:
         return f"FieldSpec({self.name!r}, {self.type!r}, {self.count!r})"
 
 
+_MISSING = object()
+
+
+class _FixedPrefix:
+    """The leading fields of a scope that have one fixed size (integers, fixed-length bytes and
+    byte arrays of a fixed count), read and written with one ``struct`` call. Only a shortcut:
+    whenever a value or the input is not plainly valid, the scope's field-by-field code runs
+    instead and gives its usual result or error."""
+
+    __slots__ = ("st", "size", "n", "names", "checks", "prefixed")
+
+    def __init__(self, fields: list[FieldSpec]):
+        fmt = [">"]
+        checks = []
+        prefixed = []
+        for i, f in enumerate(fields):
+            codec = f.codec
+            if f.kind != "fund":
+                break
+            if f.count is None and type(codec) is _Int:
+                fmt.append(codec.st.format[1:])
+                checks.append((f.name, True, codec.lo, codec.hi))
+            elif f.count is None and type(codec) is _Fixed:
+                fmt.append(f"{codec.size}s")
+                checks.append((f.name, False, codec.size, codec.prefixes))
+                if codec.prefixes is not None:
+                    prefixed.append((i, codec.prefixes))
+            elif isinstance(f.count, int) and f.type in ("byte", "u8"):
+                fmt.append(f"{f.count}s")
+                checks.append((f.name, False, f.count, None))
+            else:
+                break
+        self.st = struct.Struct("".join(fmt))
+        self.size = self.st.size
+        self.n = len(checks)
+        self.names = tuple(c[0] for c in checks)
+        self.checks = tuple(checks)
+        self.prefixed = tuple(prefixed)
+
+    def read(self, buf, off: int, end: int) -> tuple | None:
+        """The prefix's values, or None to let the general reader handle (and report) it."""
+        if end - off < self.size:
+            return None
+        vals = self.st.unpack_from(buf, off)
+        for i, prefixes in self.prefixed:
+            if vals[i][0] not in prefixes:
+                return None
+        return vals
+
+    def pack(self, values, counts) -> bytes | None:
+        """The prefix's bytes, or None unless every value is exactly of its plain type and valid."""
+        args = []
+        for name, is_int, a, b in self.checks:
+            v = counts[name] if name in counts else values.get(name, _MISSING)
+            if is_int:
+                if type(v) is not int or not a <= v <= b:
+                    return None
+            elif type(v) is not bytes or len(v) != a or (b is not None and v[0] not in b):
+                return None
+            args.append(v)
+        return self.st.pack(*args)
+
+
 class _Scope:
     """An ordered list of fields (a message, subtype or TLV record body)."""
 
@@ -325,6 +388,7 @@ class _Scope:
         self.fields: list[FieldSpec] = []
         self.implicit: dict[str, list[str]] = {}  # count field -> the array fields it sizes
         self._name_set: set[str] = set()
+        self._prefix: _FixedPrefix | None = None
 
     def _finalize(self, schema: Schema) -> None:
         seen: dict[str, FieldSpec] = {}
@@ -348,13 +412,23 @@ class _Scope:
             if f.count is not None and getattr(f.codec, "to_end", False):
                 raise SchemaError(f"{self.label}.{f.name}: an array of truncated integers is ambiguous")
             seen[f.name] = f
+        prefix = _FixedPrefix(self.fields)
+        self._prefix = prefix if prefix.n >= 2 else None
 
     # -- decoding
 
     def read(self, buf, off: int, end: int) -> tuple[dict, int]:
-        values: dict[str, Any] = {}
         name = self.label
-        for f in self.fields:
+        fields = self.fields
+        prefix = self._prefix
+        vals = prefix.read(buf, off, end) if prefix is not None else None
+        if vals is not None:
+            values: dict[str, Any] = dict(zip(prefix.names, vals))
+            off += prefix.size
+            fields = fields[prefix.n :]
+        else:
+            values = {}
+        for f in fields:
             codec, count = f.codec, f.count
             try:
                 if count is None:
@@ -393,7 +467,14 @@ class _Scope:
             if cnt in values and values[cnt] != n:
                 raise EncodeError(f"{self.label}: {cnt}={values[cnt]!r} but the array has {n} elements")
             counts[cnt] = n
-        for f in self.fields:
+        fields = self.fields
+        prefix = self._prefix
+        if prefix is not None:
+            packed = prefix.pack(values, counts)
+            if packed is not None:
+                out.append(packed)
+                fields = fields[prefix.n :]
+        for f in fields:
             if f.name in counts:
                 v = counts[f.name]
             elif f.name in values:
@@ -529,6 +610,8 @@ class TlvStreamSpec:
 
     def read(self, buf, off: int, end: int) -> tuple[dict, int]:
         out: dict[Any, Any] = {}
+        if off >= end:  # an empty stream (the usual case)
+            return out, end
         records = self.records
         for typ, value in tlv.iter_records(buf, off, end):
             rec = records.get(typ)
@@ -548,6 +631,8 @@ class TlvStreamSpec:
     def write(self, value, out: list) -> None:
         if not isinstance(value, Mapping):
             raise EncodeError(f"{self.name} must be a mapping of records")
+        if not value:  # an empty stream encodes to nothing
+            return
         records: list[tuple[int, bytes]] = []
         for key, v in value.items():
             if v is None:
