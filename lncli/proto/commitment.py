@@ -281,6 +281,11 @@ def _to_local_output(revocation_pubkey: bytes, to_self_delay: int, local_delayed
     return ws, p2wsh_script(ws)
 
 
+@lru_cache(maxsize=256)
+def _htlc_tx_output(revocation_pubkey: bytes, to_self_delay: int, local_delayed_pubkey: bytes) -> bytes:
+    return p2wsh_script(htlc_tx_output_script(revocation_pubkey, to_self_delay, local_delayed_pubkey))
+
+
 @lru_cache(maxsize=64)
 def _to_remote_output(remote_payment_pubkey: bytes, anchors: bool) -> tuple[bytes | None, bytes]:
     ws = to_remote_anchor_script(remote_payment_pubkey) if anchors else None
@@ -531,7 +536,7 @@ def build_htlc_tx(
     value = htlc.amount_msat // 1000 - fee
     if value < 0:
         raise ValueError(f"HTLC {htlc.htlc_id} cannot pay its second-stage fee (it should be trimmed)")
-    out_script = p2wsh_script(htlc_tx_output_script(keys.revocation_pubkey, to_self_delay, keys.local_delayed_pubkey))
+    out_script = _cached(_htlc_tx_output, keys.revocation_pubkey, to_self_delay, keys.local_delayed_pubkey)
     return Transaction(
         version=2,
         inputs=(TxIn(OutPoint(commitment_txid, vout), b"", 1 if anchors else 0),),

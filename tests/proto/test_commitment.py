@@ -536,3 +536,25 @@ def test_property_cached_build_equals_the_plain_build(ch, keys, to_self_delay, a
         got = build_commitment_tx(**args)
         assert got == expected
         assert got.tx.to_bytes() == expected.tx.to_bytes()
+
+
+@settings(max_examples=60, deadline=None)
+@given(_keys_strategy, st.integers(0, 2000), st.integers(0, 5000), st.booleans(), st.booleans(), st.booleans())
+def test_property_cached_htlc_tx_equals_the_plain_one(keys, to_self_delay, feerate, offered, anchors, as_bytearray):
+    from lncli.bitcoin.tx import TxIn, TxOut
+    from lncli.proto.scripts import htlc_tx_output_script
+
+    htlc = Htlc(3, 5_000_000, b"\x07" * 32, 600, offered)
+    fee = (htlc_timeout_fee_sat if offered else htlc_success_fee_sat)(feerate, anchors)
+    expected = Transaction(
+        2,
+        (TxIn(OutPoint(b"\x01" * 32, 2), b"", 1 if anchors else 0),),
+        (TxOut(5_000 - fee, p2wsh_script(htlc_tx_output_script(keys.revocation_pubkey, to_self_delay, keys.local_delayed_pubkey))),),
+        600 if offered else 0,
+    )
+    if as_bytearray:
+        keys = CommitmentKeys(*(bytearray(k) for k in keys.__dict__.values()))
+    for _ in range(2):
+        got = build_htlc_tx(commitment_txid=b"\x01" * 32, vout=2, htlc=htlc, keys=keys, to_self_delay=to_self_delay,
+                            feerate_per_kw=feerate, anchors=anchors)
+        assert got == expected and got.to_bytes() == expected.to_bytes()
