@@ -40,34 +40,3 @@ def test_seed_created_once_private(tmp_path):
     assert s1 == s2 and len(s1) == 32
     assert stat.S_IMODE(os.stat(tmp_path / "seed").st_mode) == 0o600
     assert derive(s1, "node key") != derive(s1, "wallet")
-
-
-def test_checkpointer_keeps_the_wal_short_without_the_writer(tmp_path):
-    """With the Checkpointer running, the writer never checkpoints (below the safety net), yet
-    the WAL is copied back in the background and starts over; every commit stays readable."""
-    import time
-
-    from lncli.store.db import Checkpointer
-
-    path = tmp_path / "c.sqlite3"
-    conn = open_db(path, {"t": ["CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)"]})
-    cp = Checkpointer(path, conn, interval=0.02).start()
-    try:
-        assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == Checkpointer.WRITER_CHECKPOINT_PAGES
-        wal = path.with_name(path.name + "-wal")
-        sizes = []
-        for i in range(400):
-            with transaction(conn):
-                conn.execute("INSERT INTO t VALUES (?, ?)", (i, bytes(3000)))
-            if i % 50 == 49:
-                time.sleep(0.1)  # let the background checkpoint finish; the next commit restarts the WAL
-                sizes.append(wal.stat().st_size)
-        # 400 commits of ~1-2 pages each would make a WAL of well over 1000 frames without restarts
-        assert max(sizes) < 300 * 4120
-        assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 400
-    finally:
-        cp.stop()
-    assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
-    conn.close()
-    again = open_db(path, {"t": ["CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)"]})
-    assert again.execute("SELECT count(*) FROM t").fetchone()[0] == 400

@@ -21,7 +21,7 @@ from lncli.node.peers import PEER_MIGRATIONS, PeerManager, PeerStore, format_add
 from lncli.proto.transport import public_key
 from lncli.rpc.client import socket_path
 from lncli.rpc.server import Registry, RpcServer
-from lncli.store.db import Checkpointer, open_db
+from lncli.store.db import open_db
 from lncli.wallet.seed import derive, load_or_create_seed
 
 log = logging.getLogger("lncli.node")
@@ -60,7 +60,6 @@ class Node:
         self.alias = settings.alias if settings.alias is not None else f"lncli-{self.node_id.hex()[2:10]}"
         self.color = settings.rgb if settings.rgb is not None else "#" + self.node_id.hex()[2:8]
         self.db = open_db(settings.netdir / DB_NAME, {"peers": PEER_MIGRATIONS})
-        self._checkpointer = Checkpointer(settings.netdir / DB_NAME, self.db)
         self.peers = PeerManager(
             self.node_key,
             chain_hash=chain_hash(settings.network),
@@ -110,7 +109,6 @@ class Node:
             self.peers.handlers.setdefault(name, _ignore)
 
     async def start(self) -> None:
-        self._checkpointer.start()
         for host, port in self.settings.listen:
             await self.peers.listen(host, port)
         if self.chain is not None:
@@ -135,7 +133,6 @@ class Node:
         if self.chain is not None:
             await self.chain.close()
         await self.rpc.close()
-        self._checkpointer.stop()
         self.db.close()
 
     @property
