@@ -836,8 +836,43 @@ class Channel:
         return tx, tuple(out)
 
     def _holder_update(self, built=None) -> ev.LatestHolderCommitment:
-        tx, htlc_txs = self._holder_commitment(built)
-        return ev.LatestHolderCommitment(self._update_id(), self.local_ctn, tx, htlc_txs)
+        """The monitor update for our latest commitment: the unsigned commitment and HTLC txs with
+        the counterparty's (verified) signatures; the monitor signs them only if it needs them.
+        ``built``: what ``_verify_local_commitment`` returned for it."""
+        ctn = self.local_ctn
+        if built is None:
+            ctx, keys = self.commitment(LOCAL, ctn)
+            their_sig, htxs = compact_to_der(self.local_sigs["signature"]), None
+        else:
+            ctx, keys, _cache, their_sig, htxs = built
+        out = []
+        vouts = self._htlc_vouts(ctx)
+        if vouts:
+            outputs = ctx.outputs
+            if htxs is None:
+                feerate = self.feerate(LOCAL, ctn)
+                txid = ctx.tx.txid()
+            for i, ((vout, h), hsig) in enumerate(zip(vouts, self.local_sigs["htlc_signatures"])):
+                if htxs is not None:
+                    htx, _hcache, remote_sig = htxs[i]
+                else:
+                    remote_sig = compact_to_der(hsig)
+                    htx = bolt3.build_htlc_tx(
+                        commitment_txid=txid,
+                        vout=vout,
+                        htlc=h,
+                        keys=keys,
+                        to_self_delay=self.remote_config.to_self_delay,
+                        feerate_per_kw=feerate,
+                        anchors=self.anchors,
+                    )
+                out.append(
+                    ev.HolderHtlcTx(
+                        h.htlc_id, h.offered, h.payment_hash, h.cltv_expiry, htx, outputs[vout].witness_script,
+                        remote_sig, None, False,
+                    )
+                )
+        return ev.LatestHolderCommitment(self._update_id(), ctn, ctx.tx, tuple(out), their_sig)
 
     def _counterparty_update(self, ctn: int, ctx) -> ev.LatestCounterpartyCommitment:
         htlcs = tuple(o.htlc for o in ctx.outputs if o.htlc is not None) + tuple(ctx.trimmed_htlcs)

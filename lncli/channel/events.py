@@ -100,24 +100,36 @@ class ChannelSetup(MonitorUpdate):
 
 @dataclass(frozen=True)
 class HolderHtlcTx(_Jsonable):
-    """A second-stage tx of our commitment: both signatures, witness complete when possible."""
+    """A second-stage tx of our commitment and the counterparty's signature of it.
+
+    As the channel hands it over (``local_signature`` None) ``tx`` is unsigned: the monitor
+    signs it only if it ever needs it (``ChannelMonitor.signed_holder``). Signed (and as
+    written before the monitor signed lazily): ``local_signature`` is ours and ``tx`` is
+    fully signed for HTLC-timeout, and for HTLC-success once the preimage is known
+    (``complete``)."""
 
     htlc_id: int
     offered: bool  # True: HTLC-timeout (ours to time out); False: HTLC-success
     payment_hash: bytes
     cltv_expiry: int
-    tx: Transaction  # fully signed for HTLC-timeout, and for HTLC-success once the preimage is known
+    tx: Transaction
     witness_script: bytes
     remote_signature: bytes  # DER, no sighash byte
-    local_signature: bytes
+    local_signature: bytes | None  # DER, no sighash byte; None: not signed yet
     complete: bool
 
 
 @dataclass(frozen=True)
 class LatestHolderCommitment(MonitorUpdate):
+    """Our new commitment, after LDK's ``LatestHolderCommitmentTXInfo``: the channel gives the
+    unsigned tx and the counterparty's signature of it (``remote_signature``, DER, no sighash
+    byte; verified by the channel), and the monitor signs it only when it must broadcast it.
+    ``remote_signature`` None: ``tx`` is already fully signed (updates written before)."""
+
     commitment_number: int
-    tx: Transaction  # fully signed
+    tx: Transaction
     htlc_txs: tuple[HolderHtlcTx, ...]
+    remote_signature: bytes | None = None
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,12 @@ until they confirm), a :class:`WaitUntil` for each claim that is not yet valid, 
 notices (:class:`FundingSpent`, :class:`PreimageLearned`, :class:`Resolved`). A reorg only
 removes confirmed spends at and above the fork height and the plan follows.
 
+Our own commitment comes unsigned, with the counterparty's signatures (``LatestHolderCommitment``
+from the channel, which verified them): the monitor signs it, and our side of its HTLC txs, only
+when it needs them (:meth:`ChannelMonitor.signed_holder`: a force close, claims after our
+commitment confirmed), as LDK's ChannelMonitor does. Updates written before carry the signed
+txs and are used as they are.
+
 Heights: a claim is offered for broadcast at the tip height where the mempool accepts it
 (the next block could include it): a CSV-``d`` spend of an output confirmed at height ``h`` from
 tip ``h + d - 1``; a locktime-``L`` tx from tip ``L``.
@@ -34,6 +40,7 @@ tip ``h + d - 1``; a locktime-``L`` tx from tip ``L``.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, fields
@@ -296,6 +303,7 @@ class ChannelMonitor:
         self._block_hashes: dict[int, bytes] = {}  # recent blocks processed, to skip re-deliveries
         self._preimage_texts: dict[bytes, tuple[bytes, str]] = {}  # payment_hash -> (preimage, record text)
         self._setup_text: tuple[ev.ChannelSetup, str] | None = None
+        self._signed: dict[int, tuple[ev.LatestHolderCommitment, ev.LatestHolderCommitment]] = {}
 
     # ------------------------------------------------------------------ updates
 
@@ -521,13 +529,21 @@ class ChannelMonitor:
         spend = self.funding_spend
         if spend is None:
             if self.force_closed and self.holder is not None:
-                plan.broadcast(self.holder.tx, "our latest commitment (force close)")
+                try:
+                    plan.broadcast(self.signed_holder().tx, "our latest commitment (force close)")
+                except RefusedError as e:
+                    plan.waiting_for(f"a broadcastable commitment: {e}")
             return plan
         if self.destination_script is None:
             plan.waiting_for("a destination script for the sweeps")
             return plan
         kind, info = self._classify(spend.tx)
         if kind == HOLDER_COMMITMENT:
+            try:
+                info = self.signed_holder(info)
+            except RefusedError as e:
+                plan.waiting_for(f"our HTLC txs: {e}")
+                return plan
             self._plan_holder(plan, spend, info, height)
         elif kind == COUNTERPARTY_COMMITMENT:
             self._plan_to_remote(plan, spend)
@@ -540,6 +556,72 @@ class ChannelMonitor:
         return plan
 
     # (a) our commitment ------------------------------------------------------------------
+
+    def signed_holder(self, holder: ev.LatestHolderCommitment | None = None) -> ev.LatestHolderCommitment:
+        """``holder`` (default: our latest commitment) with its commitment tx fully signed and our
+        signature on each HTLC tx (HTLC-timeout txs fully signed; HTLC-success txs are completed
+        with the preimage when claimed). Signed once per commitment, on demand: the channel hands
+        over the unsigned txs with the counterparty's signatures, which are checked here again
+        (RefusedError if one does not verify: there is nothing valid to broadcast). An update
+        written with signed txs is returned as it is."""
+        hc = self.holder if holder is None else holder
+        if hc is None:
+            raise RefusedError("no holder commitment yet")
+        if hc.remote_signature is None and all(h.local_signature is not None for h in hc.htlc_txs):
+            return hc  # written signed
+        hit = self._signed.get(hc.commitment_number)
+        if hit is not None and hit[0] is hc:
+            return hit[1]
+        signed = self._sign_holder(hc)
+        for n in [n for n, (u, _) in self._signed.items() if u is not self.holder and u is not self.prev_holder]:
+            del self._signed[n]
+        self._signed[hc.commitment_number] = (hc, signed)
+        return signed
+
+    def _sign_holder(self, hc: ev.LatestHolderCommitment) -> ev.LatestHolderCommitment:
+        s, sec = self.setup, self.secrets
+        if s is None:
+            raise RefusedError("this monitor has no channel set up")
+        n = hc.commitment_number
+        tx = hc.tx
+        if hc.remote_signature is not None:
+            remote_funding = s.remote_basepoints.funding_pubkey
+            cache = SighashCache(tx)
+            if not bolt3.verify_input(
+                tx, 0, s.funding_script, s.funding_satoshis, remote_funding, hc.remote_signature, cache=cache
+            ):
+                raise RefusedError(f"the counterparty's signature of our commitment {n} does not verify")
+            ours = bolt3.sign_input(tx, 0, s.funding_script, s.funding_satoshis, sec.funding_privkey, cache=cache)
+            tx = tx.with_witness(0, bolt3.funding_witness(ours, hc.remote_signature, sec.funding_pubkey, remote_funding))
+        htlc_txs = []
+        keys = priv = None
+        remote_type = bolt3.htlc_remote_sighash_type(s.anchors)
+        for h in hc.htlc_txs:
+            if h.local_signature is not None:
+                htlc_txs.append(h)
+                continue
+            if keys is None:
+                pcp = sec.per_commitment_point(n)
+                keys = bolt3.derive_commitment_keys(pcp, s.local_basepoints, s.remote_basepoints)
+                priv = derive_privkey(sec.htlc_basepoint_secret, pcp)
+            htx, ws = h.tx, h.witness_script
+            try:
+                amount = hc.tx.outputs[htx.inputs[0].prevout.vout].value_sat
+            except IndexError:
+                raise RefusedError(f"HTLC {h.htlc_id}'s tx does not spend an output of our commitment {n}") from None
+            cache = SighashCache(htx)
+            if not bolt3.verify_input(
+                htx, 0, ws, amount, keys.remote_htlc_pubkey, h.remote_signature, remote_type, cache=cache
+            ):
+                raise RefusedError(f"the counterparty's signature of HTLC {h.htlc_id} on our commitment {n} does not verify")
+            local = bolt3.sign_input(htx, 0, ws, amount, priv, SIGHASH_ALL, cache=cache)
+            if h.offered:  # HTLC-timeout: complete now
+                witness = bolt3.htlc_witness(
+                    remote_sig_der=h.remote_signature, local_sig_der=local, witness_script=ws, anchors=s.anchors
+                )
+                htx = htx.with_witness(0, witness)
+            htlc_txs.append(dataclasses.replace(h, tx=htx, local_signature=local, complete=h.offered))
+        return dataclasses.replace(hc, tx=tx, htlc_txs=tuple(htlc_txs), remote_signature=None)
 
     def _plan_delayed(self, plan, op, amount, ws, priv, delay, conf_height, height, what) -> None:
         if op in self._spent_by:
@@ -965,6 +1047,10 @@ def _bool(v: Any) -> str:
     raise TypeError("not a bool")
 
 
+def _opt_hex(v: Any) -> str:
+    return "null" if v is None else f'"{_hex(v)}"'
+
+
 def _htlc_text(h: Any) -> str:
     if type(h) is not bolt3.Htlc:
         raise TypeError("not an Htlc")
@@ -980,7 +1066,7 @@ def _htlc_tx_text(h: Any) -> str:
     return (
         f'{{"htlc_id":{_int(h.htlc_id)},"offered":{_bool(h.offered)},"payment_hash":"{_hex(h.payment_hash)}",'
         f'"cltv_expiry":{_int(h.cltv_expiry)},"tx":"{h.tx.to_hex()}","witness_script":"{_hex(h.witness_script)}",'
-        f'"remote_signature":"{_hex(h.remote_signature)}","local_signature":"{_hex(h.local_signature)}",'
+        f'"remote_signature":"{_hex(h.remote_signature)}","local_signature":{_opt_hex(h.local_signature)},'
         f'"complete":{_bool(h.complete)}}}'
     )
 
@@ -991,7 +1077,8 @@ def _holder_text(u: ev.LatestHolderCommitment) -> str:
     return (
         f'{{"type":"LatestHolderCommitment","update_id":{_int(u.update_id)},'
         f'"commitment_number":{_int(u.commitment_number)},"tx":"{u.tx.to_hex()}",'
-        f'"htlc_txs":[{",".join([_htlc_tx_text(h) for h in u.htlc_txs])}]}}'
+        f'"htlc_txs":[{",".join([_htlc_tx_text(h) for h in u.htlc_txs])}],'
+        f'"remote_signature":{_opt_hex(u.remote_signature)}}}'
     )
 
 
@@ -1045,11 +1132,22 @@ def update_body(update: ev.MonitorUpdate) -> str:
     return _COMPACT(update_to_json(update))
 
 
+#: fields an update may lack (written before they existed): absent means their default
+_OPTIONAL_FIELDS = {
+    cls: {f.name for f in fields(cls) if f.default is not dataclasses.MISSING} for cls in _UPDATE_TYPES.values()
+}
+
+
 def update_from_json(d: dict) -> ev.MonitorUpdate:
     """Inverse of :func:`update_to_json`; DecodeError on anything malformed."""
     try:
         cls = _UPDATE_TYPES[d["type"]]
-        return cls(**{f.name: _field_value(f.name, d[f.name]) for f in fields(cls)})
+        optional = _OPTIONAL_FIELDS[cls]
+        return cls(**{
+            f.name: _field_value(f.name, d[f.name])
+            for f in fields(cls)
+            if f.name in d or f.name not in optional
+        })
     except DecodeError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as e:

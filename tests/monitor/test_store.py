@@ -195,9 +195,10 @@ _htlcs = st.lists(st.builds(bolt3.Htlc, _ints, _ints, _bytes, _ints, st.booleans
 
 def _updates(txs):
     tx = st.sampled_from(txs)
-    htlc_tx = st.builds(ev.HolderHtlcTx, _ints, st.booleans(), _bytes, _ints, tx, _bytes, _bytes, _bytes, st.booleans())
+    opt_bytes = st.one_of(st.none(), _bytes)  # None: not signed yet (lazy), or written before it existed
+    htlc_tx = st.builds(ev.HolderHtlcTx, _ints, st.booleans(), _bytes, _ints, tx, _bytes, _bytes, opt_bytes, st.booleans())
     return st.one_of(
-        st.builds(ev.LatestHolderCommitment, _ints, _ints, tx, st.lists(htlc_tx, max_size=3).map(tuple)),
+        st.builds(ev.LatestHolderCommitment, _ints, _ints, tx, st.lists(htlc_tx, max_size=3).map(tuple), opt_bytes),
         st.builds(ev.LatestCounterpartyCommitment, _ints, _bytes, _ints, _bytes, _htlcs, _ints, _ints, _ints),
         st.builds(ev.CommitmentSecret, _ints, _ints, _bytes),
         st.builds(ev.PaymentPreimage, _ints, _bytes, _bytes),
