@@ -765,16 +765,12 @@ class Channel:
             htxs.append((htx, hcache, hder))
         return ctx, keys, cache, der, htxs
 
-    def _holder_commitment(self, built=None) -> tuple[Transaction, tuple]:
-        """Our latest commitment, fully signed, and its HTLC txs. ``built``: what
-        ``_verify_local_commitment`` returned for it (the tx, keys, sighash cache, their DER
-        signature, and for each HTLC its tx, sighash cache and their DER signature)."""
+    def _holder_commitment(self) -> tuple[Transaction, tuple]:
+        """Our latest commitment, fully signed, and its HTLC txs (a force close; the monitor
+        signs its own copy only when it needs it, see ``_holder_update``)."""
         ctn = self.local_ctn
-        if built is None:
-            ctx, keys = self.commitment(LOCAL, ctn)
-            cache, their_sig, htxs = SighashCache(ctx.tx), compact_to_der(self.local_sigs["signature"]), None
-        else:
-            ctx, keys, cache, their_sig, htxs = built
+        ctx, keys = self.commitment(LOCAL, ctn)
+        cache, their_sig = SighashCache(ctx.tx), compact_to_der(self.local_sigs["signature"])
         our_sig = bolt3.sign_input(
             ctx.tx, 0, self.funding_script, self.funding_satoshis, self.secrets.funding_privkey, cache=cache
         )
@@ -787,22 +783,19 @@ class Channel:
         feerate = self.feerate(LOCAL, ctn)
         txid = ctx.tx.txid()
         out = []
-        for i, ((vout, h), hsig) in enumerate(zip(vouts, self.local_sigs["htlc_signatures"])):
-            if htxs is not None:
-                htx, hcache, remote_sig = htxs[i]
-            else:
-                hcache, remote_sig = None, compact_to_der(hsig)
-                htx = bolt3.build_htlc_tx(
-                    commitment_txid=txid,
-                    vout=vout,
-                    htlc=h,
-                    keys=keys,
-                    to_self_delay=self.remote_config.to_self_delay,
-                    feerate_per_kw=feerate,
-                    anchors=self.anchors,
-                )
+        for (vout, h), hsig in zip(vouts, self.local_sigs["htlc_signatures"]):
+            remote_sig = compact_to_der(hsig)
+            htx = bolt3.build_htlc_tx(
+                commitment_txid=txid,
+                vout=vout,
+                htlc=h,
+                keys=keys,
+                to_self_delay=self.remote_config.to_self_delay,
+                feerate_per_kw=feerate,
+                anchors=self.anchors,
+            )
             ws = ctx.outputs[vout].witness_script
-            local_sig = bolt3.sign_input(htx, 0, ws, h.amount_sat, htlc_key, SIGHASH_ALL, cache=hcache)
+            local_sig = bolt3.sign_input(htx, 0, ws, h.amount_sat, htlc_key, SIGHASH_ALL)
             preimage = None
             if not h.offered:
                 rec = self.received.get(h.htlc_id)
