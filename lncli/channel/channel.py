@@ -1348,6 +1348,15 @@ class Channel:
                 return True
         return False
 
+    def peer_owes_commitment(self) -> bool:
+        """Whether the peer sent updates that no commitment_signed of theirs covers yet: in
+        the usual flow their commitment_signed is on its way, and ours can wait for it (then
+        one of ours covers our updates and theirs)."""
+        for ref in self.remote_log:
+            if self._slot(ref, False)[LOCAL] is None:
+                return True
+        return False
+
     def only_settlements_pending(self) -> bool:
         """Whether the peer's next commitment would change only by removing HTLCs we offered
         that the peer fulfilled or failed (nothing of ours, no add, no fee): signing it is not

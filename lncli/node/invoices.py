@@ -271,6 +271,7 @@ class InvoiceStore:
         *,
         amt_to_forward: int | None = None,
         outgoing_cltv_value: int | None = None,
+        invoice: InvoiceRecord | None = None,
     ) -> str:
         """The BOLT 4 final-node checks for an incoming HTLC: ``"ok"`` or the failure's name.
 
@@ -278,14 +279,15 @@ class InvoiceStore:
         ``total_msat``, ``amt_to_forward`` and ``outgoing_cltv_value`` come from the onion's final
         hop payload (``total_msat`` None: equal to ``amt_to_forward``; ``amt_to_forward`` None: the
         HTLC amount). Multi-part payments are not supported: ``total_msat`` must equal
-        ``amt_to_forward``. An invoice already paid is treated as unknown.
+        ``amt_to_forward``. An invoice already paid is treated as unknown. ``invoice``: the
+        record of ``payment_hash`` if the caller just looked it up (saves a query).
         """
         if amt_to_forward is not None and amount_msat < amt_to_forward:
             return FINAL_INCORRECT_HTLC_AMOUNT
         if outgoing_cltv_value is not None and cltv_expiry < outgoing_cltv_value:
             return FINAL_INCORRECT_CLTV_EXPIRY
         fail = INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS
-        inv = self.lookup(payment_hash)
+        inv = invoice if invoice is not None and invoice.payment_hash == bytes(payment_hash) else self.lookup(payment_hash)
         if inv is None or inv.paid_at is not None:
             return fail
         if payment_secret is None or bytes(payment_secret) != inv.payment_secret:

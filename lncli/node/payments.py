@@ -357,7 +357,19 @@ class Payments:
                 if route is not None:
                     node = route[hop] if hop is not None and hop < len(route) else None
                     self.forwarding.record_failing(conn, cid, event.htlc_id, node, hop)
-        self.forwarding.in_transaction(conn, e, events)
+        others = self._not_ours(cid, events)
+        if others:
+            self.forwarding.in_transaction(conn, e, others)
+
+    def _not_ours(self, channel_id: bytes, events: list) -> list:
+        """``events`` without the results of HTLCs of our own payments still waited for (those
+        are no forwards: no need to look them up in the forwards table)."""
+        waiters, reported = self._waiters, self.reported
+        return [
+            x for x in events
+            if not (isinstance(x, (ev.HtlcFulfilled, ev.HtlcFailed))
+                    and ((channel_id, x.htlc_id) in reported or (channel_id, x.htlc_id) in waiters))
+        ]
 
     @staticmethod
     def _failure(event: ev.HtlcFailed, shared_secret: bytes) -> tuple[str, int | None, int | None]:
@@ -387,13 +399,15 @@ class Payments:
         return False
 
     def after_commit(self, e, events: list) -> None:
+        others = self._not_ours(e.channel_id, events)
         for event in events:
             if isinstance(event, (ev.HtlcFulfilled, ev.HtlcFailed)):
                 self.reported.discard((e.channel_id, event.htlc_id))
                 fut = self._waiters.get((e.channel_id, event.htlc_id))
                 if fut is not None and not fut.done():
                     fut.set_result(None)
-        self.forwarding.after_commit(e, events)
+        if others:
+            self.forwarding.after_commit(e, others)
 
     # ------------------------------------------------------------------ results on chain
 
@@ -462,6 +476,7 @@ class Payments:
             return ch.fail_htlc(hid, create_failure(ss, msg))
         height = self.node.block_height or 0
         pd = hp.payment_data
+        inv = self.invoices.lookup(event.payment_hash)
         name = self.invoices.check_htlc(
             event.payment_hash,
             pd.payment_secret if pd is not None else None,
@@ -471,9 +486,9 @@ class Payments:
             height,
             amt_to_forward=hp.amt_to_forward,
             outgoing_cltv_value=hp.outgoing_cltv_value,
+            invoice=inv,
         )
         if name == OK:
-            inv = self.invoices.lookup(event.payment_hash)
             out = ch.fulfill_htlc(hid, inv.preimage)
             self._paid.append((event.payment_hash, event.amount_msat))
             return out
