@@ -2,7 +2,8 @@
 
     /work/venv/bin/python tests/bench/bench_payments.py [--payments N] [--runs R] [--inflight K]
 
-Setup (not timed): two real node processes (``lncli node start --daemon``) in temporary
+Setup (not timed): two real node processes (``lncli node start --daemon``, default options:
+the embedded chain is polled every 0.5 s) in temporary
 datadirs, on a private embedded chain (temporary ``LNCLI_CHAINDIR``); the payer is funded,
 connects, opens a 0.1 BTC channel, blocks are mined until both sides are NORMAL; the payee
 creates every invoice up front (RPC ``invoice``).
@@ -69,7 +70,7 @@ class Node:
         self.env = env
         self.name = name
         seed = hashlib.sha256(b"bench payments " + name.encode()).hexdigest()
-        info = self.cli("node", "start", "--daemon", "--listen", "127.0.0.1:0", "--poll-interval", "0.05",
+        info = self.cli("node", "start", "--daemon", "--listen", "127.0.0.1:0",
                         "--dev-seed", seed)
         self.id = info["node_id"]
         self.port = int(info["uris"][0].rsplit(":", 1)[1])
