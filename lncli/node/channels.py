@@ -175,6 +175,7 @@ class Entry:
     closed: asyncio.Future | None = None  # resolves when a closing tx is handed out
     commit_timer: asyncio.TimerHandle | None = None  # a batched commitment_signed (COMMIT_DELAY)
     hex_cache: dict = field(default_factory=dict)  # attribute -> (tx, its hex), for every write
+    written_meta: tuple | None = None  # the columns besides the record as last written (_write)
 
     @property
     def channel_id(self) -> bytes:
@@ -608,28 +609,23 @@ class ChannelManager:
         paid = []
         if self.payments is not None:
             paid, self.payments._paid = self.payments._paid, []
+        written = []
         with transaction(self.db) as conn:
             for p in latest.values():
                 e, ch = p.entry, p.entry.channel
-                conn.execute(
-                    "UPDATE channels SET channel_id=?, state=?, record=?, funding_tx=?, funding_height=?, funding_txindex=?, "
-                    "watch_from=?, closing_tx=?, closing_txid=?, closing_height=?, close_reason=?, updated_at=? WHERE id=?",
-                    (
-                        ch.channel_id,
-                        ch.state.value,
-                        p.record,
-                        _tx_hex(e, "funding_tx"),
-                        e.funding_height,
-                        e.funding_txindex,
-                        e.watch_from,
-                        _tx_hex(e, "closing_tx"),
-                        e.closing_txid,
-                        e.closing_height,
-                        e.close_reason,
-                        p.now,
-                        e.row_id,
-                    ),
-                )
+                meta = (ch.channel_id, _tx_hex(e, "funding_tx"), e.funding_height, e.funding_txindex, e.watch_from,
+                        _tx_hex(e, "closing_tx"), e.closing_txid, e.closing_height, e.close_reason)
+                if meta == e.written_meta:
+                    # the usual write: only the record moved (no index entry, no tx hex rewritten)
+                    conn.execute("UPDATE channels SET state=?, record=?, updated_at=? WHERE id=?",
+                                 (ch.state.value, p.record, p.now, e.row_id))
+                else:
+                    conn.execute(
+                        "UPDATE channels SET channel_id=?, state=?, record=?, funding_tx=?, funding_height=?, funding_txindex=?, "
+                        "watch_from=?, closing_tx=?, closing_txid=?, closing_height=?, close_reason=?, updated_at=? WHERE id=?",
+                        (ch.channel_id, ch.state.value, p.record, *meta[1:], p.now, e.row_id),
+                    )
+                    written.append((e, meta))
                 handed = self._handed.pop(ch.channel_id, None)
                 if handed is not None:
                     conn.execute("DELETE FROM channel_monitor_queue WHERE channel_id=? AND update_id<=?", (ch.channel_id, handed))
@@ -642,6 +638,8 @@ class ChannelManager:
                     p.extra(conn)
             if paid:
                 self.payments.write_paid(conn, paid)
+        for e, meta in written:  # on disk now
+            e.written_meta = meta
 
     def _stage_monitor(self, conn, channel_id: bytes, updates: list) -> None:
         """Monitor updates in the channel's transaction: applied and written by the chain
