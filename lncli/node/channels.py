@@ -424,8 +424,6 @@ class ChannelManager:
         :data:`COMMIT_DELAY`) unless ``batch`` is false."""
         ch = e.channel
         settled = self._settle_now(e, out)
-        if self.commit_delay > 0 and e.reestablished and out.messages and out.messages[0].name == "update_fulfill_htlc":
-            self._send_fulfills_now(e, out)  # before signing the commitment that covers them
         if (auto_commit or settled) and e.reestablished and ch.needs_commitment():
             if not (batch and self.commit_delay > 0 and (ch.only_settlements_pending() or ch.peer_owes_commitment())
                     and self._defer_commitment(e)):
@@ -453,24 +451,6 @@ class ChannelManager:
                 self._flush(raise_errors=True)
                 return
             self._flush_handle = loop.call_soon(self._flush, False, True)
-
-    def _send_fulfills_now(self, e: Entry, out: Outcome) -> None:
-        """Send the update_fulfill_htlc messages that lead ``out`` before its write (the rest,
-        e.g. the commitment_signed, still waits for it). A fulfill commits to nothing: the
-        preimage is ours (the invoice, or the downstream peer's fulfill), and if the node stops
-        before the write the peer forgets the uncommitted update at channel_reestablish and the
-        HTLC is fulfilled again at the next start. The payer learns the preimage one disk sync
-        and one signature sooner. Not when earlier messages for this peer still wait (order)."""
-        for p in self._pending:
-            if p.entry.peer == e.peer and p.out.messages:
-                return
-        n = 0
-        for m in out.messages:
-            if m.name != "update_fulfill_htlc":
-                break
-            n += 1
-        self._send_to(e.peer, out.messages[:n])
-        del out.messages[:n]
 
     def _defer_commitment(self, e: Entry) -> bool:
         """Arm ``e``'s batching timer (True), or False without a running event loop."""
