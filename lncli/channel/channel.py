@@ -705,15 +705,7 @@ class Channel:
         txid = ctx.tx.txid()
         htlc_sigs = []
         for vout, h in vouts:
-            htx = bolt3.build_htlc_tx(
-                commitment_txid=txid,
-                vout=vout,
-                htlc=h,
-                keys=keys,
-                to_self_delay=self.local_config.to_self_delay,
-                feerate_per_kw=feerate,
-                anchors=self.anchors,
-            )
+            htx = self._htlc_tx(REMOTE, txid, vout, h, keys, feerate)
             ws = ctx.outputs[vout].witness_script
             htlc_sigs.append(der_to_compact(bolt3.sign_input(htx, 0, ws, h.amount_sat, htlc_key, sighash_type)))
         msg = _msg(
@@ -745,15 +737,7 @@ class Channel:
         txid = ctx.tx.txid()
         htxs = []
         for (vout, h), hsig in zip(vouts, htlc_signatures):
-            htx = bolt3.build_htlc_tx(
-                commitment_txid=txid,
-                vout=vout,
-                htlc=h,
-                keys=keys,
-                to_self_delay=self.remote_config.to_self_delay,
-                feerate_per_kw=feerate,
-                anchors=self.anchors,
-            )
+            htx = self._htlc_tx(LOCAL, txid, vout, h, keys, feerate)
             try:
                 hder = compact_to_der(hsig)
             except DecodeError:
@@ -785,15 +769,7 @@ class Channel:
         out = []
         for (vout, h), hsig in zip(vouts, self.local_sigs["htlc_signatures"]):
             remote_sig = compact_to_der(hsig)
-            htx = bolt3.build_htlc_tx(
-                commitment_txid=txid,
-                vout=vout,
-                htlc=h,
-                keys=keys,
-                to_self_delay=self.remote_config.to_self_delay,
-                feerate_per_kw=feerate,
-                anchors=self.anchors,
-            )
+            htx = self._htlc_tx(LOCAL, txid, vout, h, keys, feerate)
             ws = ctx.outputs[vout].witness_script
             local_sig = bolt3.sign_input(htx, 0, ws, h.amount_sat, htlc_key, SIGHASH_ALL)
             preimage = None
@@ -828,6 +804,19 @@ class Channel:
             )
         return tx, tuple(out)
 
+    def _htlc_tx(self, side: int, txid: bytes, vout: int, h, keys, feerate: int):
+        """The unsigned HTLC-success/timeout tx spending output ``vout`` of ``side``'s
+        commitment ``txid``: its to_self_delay is the one the other side asked of ``side``."""
+        return bolt3.build_htlc_tx(
+            commitment_txid=txid,
+            vout=vout,
+            htlc=h,
+            keys=keys,
+            to_self_delay=(self.remote_config if side == LOCAL else self.local_config).to_self_delay,
+            feerate_per_kw=feerate,
+            anchors=self.anchors,
+        )
+
     def _holder_update(self, built=None) -> ev.LatestHolderCommitment:
         """The monitor update for our latest commitment: the unsigned commitment and HTLC txs with
         the counterparty's (verified) signatures; the monitor signs them only if it needs them.
@@ -850,15 +839,7 @@ class Channel:
                     htx, _hcache, remote_sig = htxs[i]
                 else:
                     remote_sig = compact_to_der(hsig)
-                    htx = bolt3.build_htlc_tx(
-                        commitment_txid=txid,
-                        vout=vout,
-                        htlc=h,
-                        keys=keys,
-                        to_self_delay=self.remote_config.to_self_delay,
-                        feerate_per_kw=feerate,
-                        anchors=self.anchors,
-                    )
+                    htx = self._htlc_tx(LOCAL, txid, vout, h, keys, feerate)
                 out.append(
                     ev.HolderHtlcTx(
                         h.htlc_id, h.offered, h.payment_hash, h.cltv_expiry, htx, outputs[vout].witness_script,
@@ -1858,10 +1839,9 @@ class Channel:
 
     # ================================================================== persistence
 
-    def to_record(self) -> dict:
-        d: dict = {"version": 1, "state": self.state.value}
-        for k in _PLAIN:
-            d[k] = getattr(self, k)
+    def _static_record_fields(self) -> dict:
+        """The record's fields that rarely change, in record order (to_record, record_json)."""
+        d: dict = {}
         for k in _HEX:
             v = getattr(self, k)
             d[k] = None if v is None else v.hex()
@@ -1870,6 +1850,13 @@ class Channel:
         d["local_config"] = self.local_config.to_json() if self.local_config else None
         d["remote_config"] = self.remote_config.to_json() if self.remote_config else None
         d["remote_basepoints"] = _bp_json(self.remote_basepoints) if self.remote_basepoints else None
+        return d
+
+    def to_record(self) -> dict:
+        d: dict = {"version": 1, "state": self.state.value}
+        for k in _PLAIN:
+            d[k] = getattr(self, k)
+        d.update(self._static_record_fields())
         d["remote_points"] = {str(k): v.hex() for k, v in self.remote_points.items()}
         d["remote_store"] = self.remote_store.to_bytes().hex()
         d["local_sigs"] = (
@@ -1920,16 +1907,7 @@ class Channel:
         if hit is not None and hit[1] == _ids(key):
             parts.append(hit[2])
         else:
-            d: dict = {}
-            for k in _HEX:
-                v = getattr(self, k)
-                d[k] = None if v is None else v.hex()
-            d["channel_seed"] = self.secrets.channel_seed.hex()
-            d["policy"] = {k: getattr(self.policy, k) for k in self.policy.__dataclass_fields__}
-            d["local_config"] = self.local_config.to_json() if self.local_config else None
-            d["remote_config"] = self.remote_config.to_json() if self.remote_config else None
-            d["remote_basepoints"] = _bp_json(self.remote_basepoints) if self.remote_basepoints else None
-            frag = "," + enc(d)[1:-1]
+            frag = "," + enc(self._static_record_fields())[1:-1]
             if all(v is None or type(v) is bytes for v in key[:6]):  # bytearrays may change in place
                 cache["static"] = (key, _ids(key), frag)
             parts.append(frag)
