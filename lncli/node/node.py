@@ -163,6 +163,7 @@ def _ignore(peer, msg) -> None:
 
 async def run_node(settings: NodeSettings, on_ready: Callable[[Node], None] | None = None) -> None:
     """Start a node, run it until a stop request (RPC ``stop`` or a signal), then shut it down."""
+    import gc
     import signal
 
     node = Node(settings)
@@ -171,6 +172,11 @@ async def run_node(settings: NodeSettings, on_ready: Callable[[Node], None] | No
         loop.add_signal_handler(sig, node.request_stop)
     try:
         await node.start()
+        # What start-up built (modules, schemas, caches, loaded channels) lives as long as the
+        # process: keep it out of the cyclic collector's full passes, which otherwise walk all of
+        # it (~30 ms, stalling whatever message is in flight) every few hundred payments.
+        gc.collect()
+        gc.freeze()
         if on_ready is not None:
             on_ready(node)
         await node.wait_stopped()
