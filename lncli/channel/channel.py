@@ -1319,15 +1319,19 @@ class Channel:
             return False
         return self._pending_remote_changes()
 
-    def _pending_remote_changes(self) -> bool:
+    def _pending_for_remote(self):
+        """The updates the peer's next commitment would add, in order: (ours, ref) for each of
+        our updates it does not cover yet, then each of theirs we acknowledged since."""
         for ref in self.local_log:
             if self._slot(ref, True)[REMOTE] is None:
-                return True
+                yield True, ref
         for ref in self.remote_log:
             c = self._slot(ref, False)[REMOTE]
             if c is not None and c > self.remote_ctn:
-                return True
-        return False
+                yield False, ref
+
+    def _pending_remote_changes(self) -> bool:
+        return next(self._pending_for_remote(), None) is not None
 
     def peer_owes_commitment(self) -> bool:
         """Whether the peer sent updates that no commitment_signed of theirs covers yet: in
@@ -1343,16 +1347,11 @@ class Channel:
         that the peer fulfilled or failed (nothing of ours, no add, no fee): signing it is not
         urgent, so the node may wait a moment and sign it together with whatever comes next
         (commitment batching)."""
-        for ref in self.local_log:
-            if self._slot(ref, True)[REMOTE] is None:
-                return False
         found = False
-        for ref in self.remote_log:
-            c = self._slot(ref, False)[REMOTE]
-            if c is not None and c > self.remote_ctn:
-                if ref[0] not in _REMOVALS:
-                    return False
-                found = True
+        for ours, ref in self._pending_for_remote():
+            if ours or ref[0] not in _REMOVALS:
+                return False
+            found = True
         return found
 
     # ================================================================== commitment_signed / revoke_and_ack
