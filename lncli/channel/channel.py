@@ -316,6 +316,10 @@ class Channel:
     """One channel (see the module doc). Build with :meth:`new_outbound`,
     :meth:`from_open_channel` or :meth:`from_record`."""
 
+    #: Set by each commitment_signed we accept (not stored): whether only fulfills entered our
+    #: commitment with it, so that our revoke_and_ack may wait for our next commitment_signed.
+    revocation_can_wait = False
+
     def __init__(self) -> None:
         self.state = S.AWAITING_ACCEPT
         self.is_opener = True
@@ -1334,22 +1338,26 @@ class Channel:
         return next(self._pending_for_remote(), None) is not None
 
     def peer_owes_commitment(self) -> bool:
-        """Whether the peer sent updates that no commitment_signed of theirs covers yet: in
-        the usual flow their commitment_signed is on its way, and ours can wait for it (then
-        one of ours covers our updates and theirs)."""
+        """Whether the peer sent updates other than fulfills that no commitment_signed of theirs
+        covers yet: in the usual flow their commitment_signed is on its way, and ours can wait
+        for it (then one of ours covers our updates and theirs). A fulfill does not count: its
+        commitment may be batched (:meth:`only_settlements_pending`), and the preimage it carries
+        is all the payer waits for."""
         for ref in self.remote_log:
-            if self._slot(ref, False)[LOCAL] is None:
+            if ref[0] != "fulfill" and self._slot(ref, False)[LOCAL] is None:
                 return True
         return False
 
     def only_settlements_pending(self) -> bool:
-        """Whether the peer's next commitment would change only by removing HTLCs we offered
-        that the peer fulfilled or failed (nothing of ours, no add, no fee): signing it is not
+        """Whether the peer's next commitment would change only by removing HTLCs: ones we offered
+        that the peer fulfilled or failed, or ones the peer offered that we fulfilled (no add, no
+        fee, none of our fails: a fail reaches its sender only once irrevocable). Signing it is not
         urgent, so the node may wait a moment and sign it together with whatever comes next
-        (commitment batching)."""
+        (commitment batching): the next payment's add then rides in one commitment with the
+        removals of the last one."""
         found = False
         for ours, ref in self._pending_for_remote():
-            if ours or ref[0] not in _REMOVALS:
+            if ref[0] != "fulfill" if ours else ref[0] not in _REMOVALS:
                 return False
             found = True
         return found
@@ -1386,7 +1394,8 @@ class Channel:
             if slot[LOCAL] is None:
                 slot[LOCAL] = new
                 assigned.append(slot)
-        changed = bool(assigned) or any(self._slot(ref, True)[LOCAL] == new for ref in self.local_log)
+        entered = [ref for ref in self.local_log if self._slot(ref, True)[LOCAL] == new]
+        changed = bool(assigned) or bool(entered)
         try:
             if not changed:
                 raise ProtocolError("commitment_signed without any update")
@@ -1397,6 +1406,11 @@ class Channel:
             raise
         self.local_sigs = {"signature": msg.signature, "htlc_signatures": list(msg.htlc_signature)}
         self.local_ctn = new
+        # only fulfills entered: our revoke_and_ack lets the peer make no progress (the preimage
+        # went with the update), so the node may send it with its next commitment_signed
+        self.revocation_can_wait = all(ref[0] == "fulfill" for ref in entered) and all(
+            self._slot(ref, False)[LOCAL] != new or ref[0] == "fulfill" for ref in self.remote_log
+        )
         out = Outcome()
         out.monitor_updates.append(self._holder_update(built))
         # revoke_and_ack: their updates now enter their next commitment

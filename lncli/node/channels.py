@@ -127,10 +127,12 @@ FEERATE_FLOOR = 253
 HINT_FEE_BASE_MSAT = 1000
 HINT_FEE_PROPORTIONAL_MILLIONTHS = 10
 HINT_CLTV_EXPIRY_DELTA = 34
-#: Commitment batching: a commitment_signed that would only remove HTLCs the peer fulfilled or
-#: failed waits this long (seconds; ``commit-delay=MS`` in lncli.conf, 0 to sign at once), so
-#: whatever comes next (the next payment's update_add_htlc) rides in the same commitment: one
-#: round trip, one signature and one disk sync fewer. Our own updates are always signed at once.
+#: Commitment batching: a commitment_signed that would only remove HTLCs (ones the peer fulfilled
+#: or failed, ones we fulfilled) waits this long (seconds; ``commit-delay=MS`` in lncli.conf, 0 to
+#: sign at once), so whatever comes next (the next payment's update_add_htlc) rides in the same
+#: commitment: one round trip, one signature and one disk sync fewer. The update_fulfill_htlc
+#: itself goes at once (the preimage is what the payer waits for); adds, fee updates and our
+#: fails are signed at once.
 COMMIT_DELAY = 0.010
 
 
@@ -187,9 +189,9 @@ class Entry:
 
 
 # Messages that may wait, with the rest of their write, for the channel's batched
-# commitment_signed: the updates it will cover, and the revoke_and_ack it follows.
-_HOLDABLE_MESSAGES = frozenset(("revoke_and_ack", "update_add_htlc", "update_fulfill_htlc", "update_fail_htlc",
-                                "update_fail_malformed_htlc"))
+# commitment_signed: the updates it will cover (not a fulfill: its preimage is news), and the
+# revoke_and_ack it follows when that lets the peer make no progress (revocation_can_wait).
+_HOLDABLE_MESSAGES = frozenset(("revoke_and_ack", "update_add_htlc", "update_fail_htlc", "update_fail_malformed_htlc"))
 
 
 def _next_iteration() -> asyncio.Future:
@@ -504,7 +506,8 @@ class ChannelManager:
     def _holdable(self, p: _Pending) -> bool:
         """Whether ``p`` may wait, unwritten and unsent, for its channel's batched
         commitment_signed (COMMIT_DELAY; the hold timer bounds the wait): its messages are only
-        updates that commitment will cover and the revoke_and_ack before it, its events only
+        updates that commitment will cover and the revoke_and_ack before it (when the peer waits
+        for nothing it brings: Channel.revocation_can_wait), its events only
         fulfills of our own payments already reported to their waiters. An outcome with no
         message (e.g. such a fulfill) may wait without a batched commitment."""
         e = p.entry
@@ -515,6 +518,8 @@ class ChannelManager:
             return False
         for m in out.messages:
             if m.name not in _HOLDABLE_MESSAGES:
+                return False
+            if m.name == "revoke_and_ack" and not e.channel.revocation_can_wait:
                 return False
         reported = self.payments.reported if self.payments is not None else ()
         for event in out.events:

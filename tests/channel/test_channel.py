@@ -601,7 +601,8 @@ def test_only_settlements_pending_and_a_merged_commitment(how):
         p.call(B, "fulfill_htlc", 0, preimage(1))
     else:
         p.call(B, "fail_htlc", 0, b"\x01" * 100)
-    assert not p.ch[B].only_settlements_pending()  # B's own update: never batched
+    # B's own fulfill may wait (the preimage went with the update); its fail may not
+    assert p.ch[B].only_settlements_pending() == (how == "fulfill")
     p.call(B, "send_commitment")
     p.step(A)  # the removal
     p.step(A)  # commitment_signed -> revoke_and_ack
@@ -621,3 +622,49 @@ def test_only_settlements_pending_and_a_merged_commitment(how):
     assert list(p.ch[B].received) == [1] and list(p.ch[A].offered) == [1]
     moved = 10_000_000 if how == "fulfill" else 0
     assert p.balance(B)[0] == moved
+
+
+def test_fulfill_without_commitment_then_one_commitment_per_payment():
+    """The payee sends update_fulfill_htlc alone (its commitment waits); the next payment's add
+    and that fulfill then ride in one commitment each way: one commitment_signed and one
+    revoke_and_ack per side per payment. A revoke_and_ack for a commitment that an add entered
+    cannot wait; one for a commitment that only fulfills entered can (a flag of the live
+    channel: no persistence round trip here)."""
+    p = normal_pair(persist=False)
+
+    def queued(side):
+        return [decode_message(d).name for d in p.queue[side]]
+
+    for n in range(1, 4):
+        p.call(A, "add_htlc", 10_000_000, phash(n), 600, ONION)
+        p.call(A, "send_commitment")
+        assert queued(B) == ["update_add_htlc", "commitment_signed"]
+        p.step(B)
+        p.step(B)  # -> revoke_and_ack
+        assert not p.ch[B].revocation_can_wait  # the add entered
+        if n > 1:
+            # B's last fulfill and A's add, in A's commitment at once
+            assert p.ch[B].needs_commitment() and not p.ch[B].only_settlements_pending()
+        p.call(B, "send_commitment")
+        p.step(A)  # revoke_and_ack
+        p.step(A)  # commitment_signed -> revoke_and_ack
+        assert not p.ch[A].revocation_can_wait
+        # B's earlier fulfill, now acked, may wait in B's commitment
+        assert p.ch[A].needs_commitment() == (n > 1) and p.ch[A].only_settlements_pending() == (n > 1)
+        p.step(B)  # revoke_and_ack: the HTLC is irrevocably B's to settle
+        p.call(B, "fulfill_htlc", n - 1, preimage(n))
+        assert p.ch[B].needs_commitment() and p.ch[B].only_settlements_pending()
+        assert not p.ch[A].peer_owes_commitment()  # a fulfill: A's next add need not wait
+        assert queued(A) == ["update_fulfill_htlc"]
+        p.step(A)
+        assert not p.ch[A].peer_owes_commitment()
+    # nothing follows: the waiting commitments go (timer), and only fulfills enter A's
+    p.call(B, "send_commitment")
+    p.step(A)  # commitment_signed -> revoke_and_ack
+    assert p.ch[A].revocation_can_wait
+    p.flush()
+    p.check_agree()
+    p.verify_holder(A)
+    p.verify_holder(B)
+    assert not p.ch[A].offered and not p.ch[B].received
+    assert p.balance(B)[0] == 30_000_000

@@ -202,8 +202,8 @@ def test_payments_in_a_row_with_and_without_commitment_batching(tmp_path, delay_
                 assert r["status"] == "succeeded" and bytes.fromhex(r["payment_preimage"]) == inv.preimage
             e = next(iter(a.channels.by_id.values()))
             if delay_ms:
-                # pay answered at the fulfill; the payee's commitment_signed follows, then the
-                # last removal waits for the timer (nothing follows it)
+                # pay answered at the fulfill; the commitments for the last removal wait for
+                # the timer (nothing follows them)
                 await until(lambda: e.commit_timer is not None, timeout=2, what="the batched commitment")
                 assert e.channel.only_settlements_pending()
             await until(lambda: chan(a, b)["pending_htlcs"] == 0 and chan(b, a)["pending_htlcs"] == 0, what="settled")
