@@ -176,6 +176,7 @@ class Entry:
     opened: asyncio.Future | None = None  # opener: resolves at funding broadcast (or fails)
     closed: asyncio.Future | None = None  # resolves when a closing tx is handed out
     commit_timer: asyncio.TimerHandle | None = None  # a batched commitment_signed (COMMIT_DELAY)
+    sent_ahead: bool = False  # an update went out before the write now pending (send_ahead)
     hex_cache: dict = field(default_factory=dict)  # attribute -> (tx, its hex), for every write
     written_meta: tuple | None = None  # the columns besides the record as last written (_write)
 
@@ -187,6 +188,11 @@ class Entry:
     def state(self) -> ChannelState:
         return self.channel.state
 
+
+# Updates whose receipt needs no write of its own: until a commitment_signed covers them they
+# commit nothing, and a crash forgets them as BOLT 2 asks of a disconnection. Their outcome waits
+# for the next write (the commitment_signed that usually follows in a moment).
+_QUIET_UPDATES = frozenset(("update_add_htlc", "update_fee", "update_fail_htlc", "update_fail_malformed_htlc"))
 
 # Messages that may wait, with the rest of their write, for the channel's batched
 # commitment_signed: the updates it will cover (not a fulfill: its preimage is news), and the
@@ -224,6 +230,7 @@ class _Pending:
     extra: Any
     record: str
     now: int
+    quiet: bool = False  # an update received: nothing to answer, nothing lost at a crash
 
 
 def _msg(name: str, **fields) -> Message:
@@ -411,7 +418,8 @@ class ChannelManager:
 
     # ------------------------------------------------------------------ persistence
 
-    def commit(self, e: Entry, out: Outcome, extra=None, *, auto_commit: bool = True, batch: bool = True) -> None:
+    def commit(self, e: Entry, out: Outcome, extra=None, *, auto_commit: bool = True, batch: bool = True,
+               quiet: bool = False) -> None:
         """Persist ``e`` (record, monitor updates, event effects), then send the messages, then
         act on the events.
 
@@ -445,7 +453,7 @@ class ChannelManager:
                     self._yield = True
         record = ch.record_json()
         e.saved = record  # a later handler that fails rolls memory back to here
-        self._pending.append(_Pending(e, out, extra, record, int(time.time())))
+        self._pending.append(_Pending(e, out, extra, record, int(time.time()), quiet))
         if self._flush_handle is None:
             try:
                 loop = asyncio.get_running_loop()
@@ -453,6 +461,24 @@ class ChannelManager:
                 self._flush(raise_errors=True)
                 return
             self._flush_handle = loop.call_soon(self._flush, False, True)
+
+    def send_ahead(self, e: Entry, out: Outcome) -> None:
+        """Send ``out``'s update_add_htlc now, ahead of the write that commits it, so the peer
+        checks it and peels its onion while we sign and write. An update alone commits nothing:
+        until a commitment_signed covers it the peer forgets it when the connection drops (BOLT
+        2), as we do at a crash (it was never written); if the write fails, the connection is
+        dropped for that reason. Only when nothing unsent waits for this peer (messages keep
+        their order)."""
+        if not out.messages or any(m.name != "update_add_htlc" for m in out.messages):
+            return
+        if not e.reestablished or any(p.entry.peer == e.peer and p.out.messages for p in self._pending):
+            return
+        peer = self._peer(e.peer)
+        if peer is None or peer.close_reason is not None:
+            return
+        self._send_to(e.peer, out.messages)
+        out.messages = []
+        e.sent_ahead = True
 
     def _defer_commitment(self, e: Entry) -> bool:
         """Arm ``e``'s batching timer (True), or False without a running event loop."""
@@ -509,11 +535,12 @@ class ChannelManager:
         updates that commitment will cover and the revoke_and_ack before it (when the peer waits
         for nothing it brings: Channel.revocation_can_wait), its events only
         fulfills of our own payments already reported to their waiters. An outcome with no
-        message (e.g. such a fulfill) may wait without a batched commitment."""
+        message (e.g. such a fulfill) may wait without a batched commitment, and so may a quiet
+        one (an update received, :data:`_QUIET_UPDATES`) that changed nothing else."""
         e = p.entry
         out = p.out
         if not (out.messages or out.events):
-            return False
+            return p.quiet and not out.monitor_updates and p.extra is None
         if (out.messages or p.extra is not None) and e.commit_timer is None:
             return False
         for m in out.messages:
@@ -534,8 +561,12 @@ class ChannelManager:
         if hold and self._pending and all(self._holdable(p) for p in self._pending):
             # written with the batched commitment_signed, or with whatever comes first: one disk
             # sync and one message write for both; at the latest when the hold timer fires
+            loop = asyncio.get_running_loop()
             if self._hold_timer is None:
-                self._hold_timer = asyncio.get_running_loop().call_later(max(self.commit_delay, 0.001), self._flush)
+                self._hold_timer = loop.call_later(max(self.commit_delay, 0.001), self._flush)
+            # e.g. an update_add_htlc sent ahead of its commitment_signed: peel its onion and
+            # derive the next keys while the peer signs and writes
+            loop.call_soon(self._precompute, {id(p.entry): p.entry for p in self._pending if p.quiet})
             return
         if self._hold_timer is not None:
             self._hold_timer.cancel()
@@ -546,9 +577,15 @@ class ChannelManager:
         try:
             self._write(batch)
         except BaseException:
-            # nothing was sent: memory goes back to what the disk says
+            # nothing was sent: memory goes back to what the disk says (and a peer that got an
+            # update ahead of this write forgets it with the connection)
             for e in {id(p.entry): p.entry for p in batch}.values():
                 self._rollback(e, durable=True)
+                if e.sent_ahead:
+                    e.sent_ahead = False
+                    peer = self._peer(e.peer)
+                    if peer is not None:
+                        peer.close("our state write failed after an update went ahead of it", abort=True)
             if self.watcher is not None:
                 for cid in {p.entry.channel_id for p in batch if p.out.monitor_updates}:
                     try:
@@ -561,6 +598,7 @@ class ChannelManager:
             return
         for p in batch:
             p.entry.durable = p.record
+            p.entry.sent_ahead = False
         # every message of the batch, in order, one write per peer
         by_peer: dict[bytes, list] = {}
         for p in batch:
@@ -975,7 +1013,7 @@ class ChannelManager:
             e.reestablished = True
         if name == "funding_signed" or name == "funding_created":
             e.watch_from = self.chain.height if self.chain is not None else None
-        self.commit(e, out)
+        self.commit(e, out, quiet=name in _QUIET_UPDATES)
         if name == "channel_reestablish":
             self.maybe_update_fee(e)  # after what the peer missed, in the same group write
         if self._yield:

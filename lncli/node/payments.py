@@ -245,6 +245,7 @@ class Payments:
                 if len(route) > 1:
                     self.forwarding.record_route(conn, ch.channel_id, htlc_id, route)
 
+            self.manager.send_ahead(e, out)
             self.manager.commit(e, out, insert)
             preimage = None
             try:

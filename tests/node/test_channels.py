@@ -12,6 +12,7 @@ from lncli.channel.state import ChannelState
 from lncli.config import Config
 from lncli.errors import LncliError, RefusedError
 from lncli.node.node import Node, NodeSettings
+from lncli.proto.wire import default_schema
 from lncli.wallet.fund import fund
 
 S = ChannelState
@@ -224,3 +225,69 @@ def test_commit_delay_setting(tmp_path):
     s.config = Config({"commit-delay": ["2000"]}, None)
     with pytest.raises(LncliError, match="commit-delay"):
         Node(s)
+
+
+def test_an_add_goes_ahead_of_its_write_and_a_failed_write_drops_it(tmp_path):
+    """pay sends update_add_htlc before the write that commits it: the payee gets it while the
+    payer still writes (and writes nothing for it alone: an uncommitted update is not state).
+    When that write fails, the connection drops, so the payee forgets the add as BOLT 2 asks,
+    and after the reconnect both sides agree and the next payment goes through."""
+    async def main():
+        a, b = await start(tmp_path, "a"), await start(tmp_path, "b")
+        try:
+            await a.chain.call(fund, a.chain.wallet, a.chain.backend, 2_000_000)
+            await a.chain.wait_for_height(a.chain.backend.tip()[0], 10)
+            await connect(a, b)
+            cid = await open_channel(a, b, 500_000)
+            ea, eb = a.channels.by_id[cid], b.channels.by_id[cid]
+            sent, seen = [], []
+            peer_b = a.peers.get(b.node_id)
+            send_many = peer_b.send_many
+
+            def spy_send(messages):
+                # what a had on disk when each of its messages went out
+                names = [default_schema().by_number[int.from_bytes(m[:2], "big")].name for m in messages]
+                sent.append((names, len(json.loads(ea.durable)["offered"])))
+                return send_many(messages)
+
+            peer_b.send_many = spy_send
+            orig = b.channels.handle_message
+
+            def spy(peer, msg):
+                seen.append((msg.name, len(json.loads(eb.durable)["received"])))
+                return orig(peer, msg)
+
+            b.peers.handlers["update_add_htlc"] = b.peers.handlers["commitment_signed"] = spy
+            inv = b.invoices.create(50_000, "ahead")
+            assert (await a.channels.payments.pay(inv.bolt11))["status"] == "succeeded"
+            # the add went out before a wrote it, its commitment_signed after
+            assert sent[0] == (["update_add_htlc"], 0)
+            assert sent[1] == (["commitment_signed"], 1)
+            # b wrote nothing for the add alone: its commitment_signed found it still unwritten
+            assert seen[:2] == [("update_add_htlc", 0), ("commitment_signed", 0)]
+            del peer_b.send_many
+            await until(lambda: chan(a, b)["pending_htlcs"] == 0 and chan(b, a)["pending_htlcs"] == 0, what="settled")
+
+            # the write after an add that went ahead fails: the peer is dropped and forgets it
+            def failing(batch):
+                raise OSError("disk I/O error (test)")
+
+            a.channels._write = failing
+            out = ea.channel.add_htlc(60_000, b"\x11" * 32, a.chain.height + 40, b"\x00" + b"\x02" * 1365)
+            a.channels.send_ahead(ea, out)
+            assert ea.sent_ahead and not out.messages
+            a.channels.commit(ea, out)
+            await until(lambda: not eb.reestablished or not ea.reestablished, what="the disconnect")
+            del a.channels._write
+            await until(lambda: ea.reestablished and eb.reestablished, what="reestablish")
+            assert not ea.channel.offered and not eb.channel.received
+            assert not ea.sent_ahead
+            inv = b.invoices.create(70_000, "after")
+            assert (await a.channels.payments.pay(inv.bolt11))["status"] == "succeeded"
+            await until(lambda: chan(a, b)["pending_htlcs"] == 0 and chan(b, a)["pending_htlcs"] == 0, what="settled")
+            assert chan(b, a)["local_balance_msat"] == 120_000
+        finally:
+            await a.close()
+            await b.close()
+
+    run(main())
