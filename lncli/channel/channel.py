@@ -100,7 +100,7 @@ class HtlcRecord:
     amount_msat: int
     payment_hash: bytes
     cltv_expiry: int
-    onion_routing_packet: bytes
+    onion_routing_packet: bytes | None  # None once no message can need it (Channel._drop_onions)
     add_ctn: list  # [local, remote] commitment numbers the add entered (None: not yet)
     remove_ctn: list | None = None  # same for the removal
     removal: dict | None = None  # {"kind": "fulfill"|"fail"|"fail_malformed", ...}
@@ -125,7 +125,7 @@ class HtlcRecord:
             "amount_msat": self.amount_msat,
             "payment_hash": self.payment_hash.hex(),
             "cltv_expiry": self.cltv_expiry,
-            "onion_routing_packet": self.onion_routing_packet.hex(),
+            "onion_routing_packet": None if self.onion_routing_packet is None else self.onion_routing_packet.hex(),
             "add_ctn": list(self.add_ctn),
             "remove_ctn": None if self.remove_ctn is None else list(self.remove_ctn),
             "removal": removal,
@@ -136,7 +136,7 @@ class HtlcRecord:
         cached on the record while those fields hold the same objects."""
         key = (self.htlc_id, self.outbound, self.amount_msat, self.payment_hash, self.cltv_expiry, self.onion_routing_packet)
         hit = self.__dict__.get("_json_head")
-        if hit is None or hit[1] != _ids(key) or type(key[3]) is not bytes or type(key[5]) is not bytes:
+        if hit is None or hit[1] != _ids(key) or type(key[3]) is not bytes or not (key[5] is None or type(key[5]) is bytes):
             d = self.to_json()
             for k in ("add_ctn", "remove_ctn", "removal"):
                 del d[k]
@@ -162,7 +162,7 @@ class HtlcRecord:
             amount_msat=d["amount_msat"],
             payment_hash=bytes.fromhex(d["payment_hash"]),
             cltv_expiry=d["cltv_expiry"],
-            onion_routing_packet=bytes.fromhex(d["onion_routing_packet"]),
+            onion_routing_packet=None if d["onion_routing_packet"] is None else bytes.fromhex(d["onion_routing_packet"]),
             add_ctn=list(d["add_ctn"]),
             remove_ctn=None if d["remove_ctn"] is None else list(d["remove_ctn"]),
             removal=removal,
@@ -1142,6 +1142,7 @@ class Channel:
     def _remove_inbound(self, rec: HtlcRecord, removal: dict, kind: str) -> Outcome:
         rec.removal = removal
         rec.remove_ctn = [None, None]
+        rec.onion_routing_packet = None  # settled: nothing reads it again (see _drop_onions)
         ref = [kind, rec.htlc_id]
         self.local_log.append(ref)
         return Outcome(messages=[self._update_message(ref)])
@@ -1457,6 +1458,7 @@ class Channel:
             slot = self._slot(ref, True)
             if slot[LOCAL] is None and slot[REMOTE] is not None and slot[REMOTE] <= self.remote_revoked:
                 slot[LOCAL] = self.local_ctn + 1
+        self._drop_onions()
         # their updates in the commitment just made current are now irrevocable
         for kind, key in self.remote_log:
             if kind == "fee":
@@ -1483,6 +1485,18 @@ class Channel:
         self._prune()
         out.extend(self._maybe_start_closing())
         return out
+
+    def _drop_onions(self) -> None:
+        """Forget the onions of our HTLCs that the peer has acknowledged (it revoked the commitment
+        before the first one with the add): no channel_reestablish can ask for their
+        update_add_htlc again. An incoming HTLC's onion goes when we settle it. The channel
+        record, written at every step, then carries each 1366-byte onion only while needed."""
+        revoked = self.remote_revoked
+        for r in self.offered.values():
+            if r.onion_routing_packet is not None:
+                a = r.add_ctn[REMOTE]
+                if a is not None and a <= revoked:
+                    r.onion_routing_packet = None
 
     def _prune(self) -> None:
         """Fold HTLCs gone from every commitment we may still build into the base balance."""

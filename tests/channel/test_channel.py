@@ -624,6 +624,31 @@ def test_only_settlements_pending_and_a_merged_commitment(how):
     assert p.balance(B)[0] == moved
 
 
+def test_onions_leave_the_record_once_no_message_can_need_them():
+    """An offered HTLC keeps its onion until the peer acknowledges the add (a reestablish may
+    still have to send the update_add_htlc again); a received one until we settle it. After
+    that the record (and the channel loaded from it) carries null."""
+    p = normal_pair()
+    p.call(A, "add_htlc", 10_000_000, phash(1), 600, ONION)
+    p.call(A, "send_commitment")
+    assert p.ch[A].offered[0].onion_routing_packet == ONION
+    p.step(B)  # update_add_htlc
+    p.step(B)  # commitment_signed -> revoke_and_ack
+    p.call(B, "send_commitment")
+    assert p.ch[B].received[0].onion_routing_packet == ONION
+    p.step(A)  # revoke_and_ack: B has the add for good
+    assert p.ch[A].offered[0].onion_routing_packet is None
+    assert '"onion_routing_packet":null' in p.ch[A].record_json()
+    p.step(A)  # commitment_signed -> revoke_and_ack
+    p.step(B)
+    assert p.ch[B].received[0].onion_routing_packet == ONION  # still to be settled
+    p.call(B, "fulfill_htlc", 0, preimage(1))
+    assert p.ch[B].received[0].onion_routing_packet is None
+    p.flush()
+    p.check_agree()
+    assert p.balance(B)[0] == 10_000_000
+
+
 def test_fulfill_without_commitment_then_one_commitment_per_payment():
     """The payee sends update_fulfill_htlc alone (its commitment waits); the next payment's add
     and that fulfill then ride in one commitment each way: one commitment_signed and one
