@@ -1013,6 +1013,11 @@ class ChannelManager:
             e.reestablished = True
         if name == "funding_signed" or name == "funding_created":
             e.watch_from = self.chain.height if self.chain is not None else None
+        if name == "update_fulfill_htlc" and self._wake_payer(e, out):
+            # pay answers first (its task runs next); this outcome is committed right after it,
+            # before the rest of the read
+            asyncio.get_running_loop().call_soon(self._commit_after_reply, e, out)
+            return _next_iteration()
         self.commit(e, out, quiet=name in _QUIET_UPDATES)
         if name == "channel_reestablish":
             self.maybe_update_fee(e)  # after what the peer missed, in the same group write
@@ -1022,6 +1027,25 @@ class ChannelManager:
             self._yield = False
             return _next_iteration()
         return None
+
+    def _wake_payer(self, e: Entry, out: Outcome) -> bool:
+        """Hand the verified preimages in ``out`` to the payments waiting for them; True if one was."""
+        woke = False
+        if self.payments is not None:
+            for event in out.events:
+                if isinstance(event, ev.HtlcFulfilled) and self.payments.fulfilled(e, event):
+                    woke = True
+        return woke
+
+    def _commit_after_reply(self, e: Entry, out: Outcome) -> None:
+        try:
+            self.commit(e, out)
+        except Exception:  # noqa: BLE001 - as a handler's failure: state back, connection dropped
+            log.exception("channel %s: committing a fulfill failed", e.channel_id.hex())
+            self._rollback(e)
+            peer = self._peer(e.peer)
+            if peer is not None:
+                peer.close("internal error committing a fulfill", abort=True)
 
     def on_error(self, peer, msg: Message):
         cid = bytes(msg.channel_id)

@@ -255,12 +255,19 @@ class Payments:
                 pass
             finally:
                 self._waiters.pop(key, None)
-            res = self.get(ch.channel_id, htlc_id)
-            if preimage is not None and res["status"] == PENDING:
-                # the verified preimage, reported before its write (the channel writes it with
-                # its revoke_and_ack; a crash before that gets the fulfill again at reestablish)
-                res.update(status=SUCCEEDED, payment_preimage=preimage.hex(), completed_at=int(time.time()))
-            return res
+            if preimage is None:
+                return self.get(ch.channel_id, htlc_id)
+            # the verified preimage, reported before its write (the channel writes it with its
+            # next write; a crash before that gets the fulfill again at reestablish): the row as
+            # listpayments will show it, from memory (nothing to read back on this path)
+            destination = inv.payee.hex()
+            return {
+                "payment_hash": ph.hex(), "status": SUCCEEDED, "amount_msat": amount, "fee_msat": fee,
+                "destination": destination, "payment_preimage": preimage.hex(), "failure": None,
+                "failure_code": None, "channel_id": ch.channel_id.hex(), "htlc_id": htlc_id,
+                "cltv_expiry": first_cltv, "bolt11": text, "created_at": now, "completed_at": int(time.time()),
+                "route": [n.hex() for n in route] if len(route) > 1 else [destination],
+            }
         raise RefusedError(f"cannot pay {first_amount} msat over any channel with the " + what + "; ".join(reasons))
 
     async def _pay_route(self, inv, text: str, amount: int, timeout: float) -> dict:
