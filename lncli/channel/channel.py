@@ -30,7 +30,7 @@ from coincurve._libsecp256k1 import ffi as _ffi
 from coincurve._libsecp256k1 import lib as _secp
 from coincurve.context import GLOBAL_CONTEXT as _GLOBAL_CONTEXT
 
-from lncli.bitcoin.ecdsa import compact_to_der, der_to_compact
+from lncli.bitcoin.ecdsa import compact_to_der, der_to_compact, sign, verify
 from lncli.bitcoin.script import classify, funding_script, p2wsh_script
 from lncli.bitcoin.sighash import SIGHASH_ALL, SighashCache
 from lncli.bitcoin.tx import OutPoint, Transaction, TxIn, TxOut
@@ -167,6 +167,43 @@ class HtlcRecord:
             remove_ctn=None if d["remove_ctn"] is None else list(d["remove_ctn"]),
             removal=removal,
         )
+
+
+class _Built:
+    """One commitment tx as :meth:`Channel._built` made it, with what signing or checking it
+    needs, each computed once: the funding input's sighash, each HTLC output's HTLC tx and its
+    sighash, and (their commitment) our signatures. Memory only."""
+
+    __slots__ = ("ctx", "keys", "feerate", "cache", "_funding_sighash", "_htlcs", "sigs")
+
+    def __init__(self, ctx, keys, feerate: int):
+        self.ctx, self.keys, self.feerate = ctx, keys, feerate
+        self.cache = SighashCache(ctx.tx)
+        self._funding_sighash = None
+        self._htlcs = None
+        self.sigs = None
+
+    def funding_sighash(self, funding_script: bytes, funding_satoshis: int) -> bytes:
+        if self._funding_sighash is None:
+            self._funding_sighash = self.cache.segwit_v0(0, funding_script, funding_satoshis, SIGHASH_ALL)
+        return self._funding_sighash
+
+    def htlc_txs(self, ch: Channel, side: int) -> list:
+        """[(vout, Htlc, HTLC tx, its SighashCache, the sighash the remote signature covers)]."""
+        if self._htlcs is None:
+            ctx = self.ctx
+            txid = ctx.tx.txid()
+            sighash_type = bolt3.htlc_remote_sighash_type(ch.anchors)
+            out = []
+            for vout, o in enumerate(ctx.outputs):
+                h = o.htlc
+                if h is None:
+                    continue
+                htx = ch._htlc_tx(side, txid, vout, h, self.keys, self.feerate)
+                hcache = SighashCache(htx)
+                out.append((vout, h, htx, hcache, hcache.segwit_v0(0, o.witness_script, h.amount_sat, sighash_type)))
+            self._htlcs = out
+        return self._htlcs
 
 
 def _make_encoder():
@@ -668,12 +705,84 @@ class Channel:
         if self.remote_ctn + 1 in self.remote_points:
             keys = self._keys(REMOTE, self.remote_ctn + 1)
             self._htlc_privkey(keys.per_commitment_point)
+        self.speculate()
+
+    def speculate(self) -> None:
+        """Prepare the commitments of the exchange the usual flow brings next, while the peer
+        works: the commitment_signed the peer owes us (its updates not in our commitment yet, and
+        ours it will have acknowledged), then the one we answer with. Their txs, sighashes and our
+        signatures land in the :meth:`_built` memo; a message that brings something else simply
+        misses it. The slots are assigned as those messages would assign them, then restored:
+        nothing changes."""
+        if self.state not in (S.NORMAL, S.SHUTDOWN) or self.remote_basepoints is None:
+            return
+        saved = []
+
+        def assign(slot: list, i: int, value: int) -> None:
+            saved.append((slot, i, slot[i]))
+            slot[i] = value
+
+        try:
+            new = self.local_ctn + 1
+            for ref in self.remote_log:  # their commitment_signed covers their updates...
+                slot = self._slot(ref, False)
+                if slot[LOCAL] is None:
+                    assign(slot, LOCAL, new)
+            for ref in self.local_log:  # ...and ours that their revoke_and_ack acknowledges
+                slot = self._slot(ref, True)
+                if slot[LOCAL] is None and slot[REMOTE] is not None:
+                    assign(slot, LOCAL, new)
+            if not saved:
+                return  # nothing owed to us
+            b = self._built(LOCAL, new)
+            b.funding_sighash(self.funding_script, self.funding_satoshis)
+            b.htlc_txs(self, LOCAL)
+            # our revoke_and_ack, then our commitment_signed with everything pending for them
+            nxt = self.remote_ctn + 1
+            if self.remote_revoked < self.remote_ctn or nxt not in self.remote_points:
+                return  # we may not sign before their revoke_and_ack (it would move both)
+            for ref in self.remote_log:
+                slot = self._slot(ref, False)
+                if slot[REMOTE] is None:
+                    assign(slot, REMOTE, nxt)
+            for ref in self.local_log:
+                slot = self._slot(ref, True)
+                if slot[REMOTE] is None:
+                    assign(slot, REMOTE, nxt)
+            b = self._built(REMOTE, nxt)
+            if b.sigs is None:
+                b.sigs = self._remote_signatures(b)
+        finally:
+            for slot, i, value in reversed(saved):
+                slot[i] = value
 
     def commitment(self, side: int, ctn: int):
         """Build commitment ``ctn`` of ``side`` (LOCAL: ours; REMOTE: theirs).
         Returns (CommitmentTx, CommitmentKeys)."""
+        b = self._built(side, ctn)
+        return b.ctx, b.keys
+
+    def _built(self, side: int, ctn: int) -> _Built:
+        """Commitment ``ctn`` of ``side`` with what signing or checking it needs, memoised by
+        everything it is built from (balances, HTLCs, feerate, per-commitment point; the rest is
+        fixed for the channel), so that :meth:`speculate` can prepare it ahead of time."""
         ours, theirs, live = self.balances(side, ctn)
         keys = self._keys(side, ctn)
+        feerate = self.feerate(side, ctn)
+        key = (side, ctn, ours, theirs, feerate, keys.per_commitment_point, self.funding_txid, self.funding_output_index,
+               tuple([(r.htlc_id, r.outbound, r.amount_msat, r.payment_hash, r.cltv_expiry) for r in live]))
+        memo = self.__dict__.get("_built_memo")
+        if memo is None:
+            memo = self.__dict__["_built_memo"] = {}
+        b = memo.get(key)
+        if b is None:
+            b = _Built(self._build_commitment(side, ctn, ours, theirs, live, keys, feerate), keys, feerate)
+            while len(memo) >= 6:
+                del memo[next(iter(memo))]  # the oldest
+            memo[key] = b
+        return b
+
+    def _build_commitment(self, side: int, ctn: int, ours: int, theirs: int, live: list, keys, feerate: int):
         holder_is_us = side == LOCAL
         htlcs = [
             Htlc(r.htlc_id, r.amount_msat, r.payment_hash, r.cltv_expiry, r.outbound == holder_is_us) for r in live
@@ -685,7 +794,7 @@ class Channel:
             to_local_msat=ours if holder_is_us else theirs,
             to_remote_msat=theirs if holder_is_us else ours,
             htlcs=htlcs,
-            feerate_per_kw=self.feerate(side, ctn),
+            feerate_per_kw=feerate,
             dust_limit_sat=(self.local_config if holder_is_us else self.remote_config).dust_limit_satoshis,
             to_self_delay=(self.remote_config if holder_is_us else self.local_config).to_self_delay,
             local_is_opener=self.is_opener == holder_is_us,
@@ -693,65 +802,59 @@ class Channel:
             commitment_number=ctn,
             obscure_factor=self.obscure_factor,
         )
-        return ctx, keys
+        return ctx
 
     def _htlc_vouts(self, ctx) -> list[tuple[int, Htlc]]:
         return [(vout, o.htlc) for vout, o in enumerate(ctx.outputs) if o.htlc is not None]
 
     def _sign_remote_commitment(self, ctn: int) -> tuple[Message, object]:
         """Sign their commitment ``ctn`` and its HTLC txs: (commitment_signed, CommitmentTx)."""
-        ctx, keys = self.commitment(REMOTE, ctn)
-        sig = bolt3.sign_input(ctx.tx, 0, self.funding_script, self.funding_satoshis, self.secrets.funding_privkey)
-        vouts = self._htlc_vouts(ctx)
-        htlc_key = self._htlc_privkey(keys.per_commitment_point) if vouts else None
-        feerate = self.feerate(REMOTE, ctn)
-        sighash_type = bolt3.htlc_remote_sighash_type(self.anchors)
-        txid = ctx.tx.txid()
-        htlc_sigs = []
-        for vout, h in vouts:
-            htx = self._htlc_tx(REMOTE, txid, vout, h, keys, feerate)
-            ws = ctx.outputs[vout].witness_script
-            htlc_sigs.append(der_to_compact(bolt3.sign_input(htx, 0, ws, h.amount_sat, htlc_key, sighash_type)))
+        b = self._built(REMOTE, ctn)
+        sigs = b.sigs
+        if sigs is None:
+            sigs = b.sigs = self._remote_signatures(b)
         msg = _msg(
             "commitment_signed",
             channel_id=self.channel_id,
-            signature=der_to_compact(sig),
-            htlc_signature=tuple(htlc_sigs),
+            signature=sigs[0],
+            htlc_signature=sigs[1],
             tlvs={},
         )
-        return msg, ctx
+        return msg, b.ctx
+
+    def _remote_signatures(self, b: _Built) -> tuple[bytes, tuple]:
+        """Our signatures (compact) on their commitment ``b`` and on its HTLC txs (RFC 6979:
+        the same every time, so ``b`` keeps them)."""
+        ctx, keys = b.ctx, b.keys
+        sig = sign(self.secrets.funding_privkey, b.funding_sighash(self.funding_script, self.funding_satoshis))
+        htlcs = b.htlc_txs(self, REMOTE)
+        htlc_key = self._htlc_privkey(keys.per_commitment_point) if htlcs else None
+        htlc_sigs = tuple(der_to_compact(sign(htlc_key, hsighash)) for _vout, _h, _htx, _hcache, hsighash in htlcs)
+        return der_to_compact(sig), htlc_sigs
 
     def _verify_local_commitment(self, ctn: int, signature: bytes, htlc_signatures) -> object:
         """Check their signatures on our commitment ``ctn``; returns the CommitmentTx."""
-        ctx, keys = self.commitment(LOCAL, ctn)
+        b = self._built(LOCAL, ctn)
+        ctx, keys = b.ctx, b.keys
         try:
             der = compact_to_der(signature)
         except DecodeError:
             raise ProtocolError("commitment signature is not a valid signature") from None
-        cache = SighashCache(ctx.tx)
-        if not bolt3.verify_input(
-            ctx.tx, 0, self.funding_script, self.funding_satoshis, self.remote_basepoints.funding_pubkey, der, cache=cache
-        ):
+        if not verify(self.remote_basepoints.funding_pubkey, b.funding_sighash(self.funding_script, self.funding_satoshis), der):
             raise ProtocolError(f"invalid commitment signature for our commitment {ctn}")
-        vouts = self._htlc_vouts(ctx)
-        if len(htlc_signatures) != len(vouts):
-            raise ProtocolError(f"expected {len(vouts)} htlc_signature, got {len(htlc_signatures)}")
-        feerate = self.feerate(LOCAL, ctn)
-        sighash_type = bolt3.htlc_remote_sighash_type(self.anchors)
-        txid = ctx.tx.txid()
+        htlcs = b.htlc_txs(self, LOCAL)
+        if len(htlc_signatures) != len(htlcs):
+            raise ProtocolError(f"expected {len(htlcs)} htlc_signature, got {len(htlc_signatures)}")
         htxs = []
-        for (vout, h), hsig in zip(vouts, htlc_signatures):
-            htx = self._htlc_tx(LOCAL, txid, vout, h, keys, feerate)
+        for (_vout, h, htx, hcache, hsighash), hsig in zip(htlcs, htlc_signatures):
             try:
                 hder = compact_to_der(hsig)
             except DecodeError:
                 raise ProtocolError("htlc_signature is not a valid signature") from None
-            ws = ctx.outputs[vout].witness_script
-            hcache = SighashCache(htx)
-            if not bolt3.verify_input(htx, 0, ws, h.amount_sat, keys.remote_htlc_pubkey, hder, sighash_type, cache=hcache):
+            if not verify(keys.remote_htlc_pubkey, hsighash, hder):
                 raise ProtocolError(f"invalid htlc_signature for HTLC {h.htlc_id} on our commitment {ctn}")
             htxs.append((htx, hcache, hder))
-        return ctx, keys, cache, der, htxs
+        return ctx, keys, b.cache, der, htxs
 
     def _holder_commitment(self) -> tuple[Transaction, tuple]:
         """Our latest commitment, fully signed, and its HTLC txs (a force close; the monitor

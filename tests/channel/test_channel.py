@@ -624,6 +624,46 @@ def test_only_settlements_pending_and_a_merged_commitment(how):
     assert p.balance(B)[0] == moved
 
 
+def test_speculation_prepares_the_next_exchange():
+    """In the usual flow, what speculate() prepares while a node waits is what the next messages
+    need: the payee checks the payer's commitment_signed and signs its own, and the payer checks
+    the payee's, without building a commitment or signing anew."""
+    p = normal_pair(persist=False)
+    built = {A: 0, B: 0}
+    signed = {A: 0, B: 0}
+    for side in (A, B):
+        ch = p.ch[side]
+        build, sigs = ch._build_commitment, ch._remote_signatures
+
+        def count_build(*a, side=side, build=build):
+            built[side] += 1
+            return build(*a)
+
+        def count_sigs(*a, side=side, sigs=sigs):
+            signed[side] += 1
+            return sigs(*a)
+
+        ch._build_commitment, ch._remote_signatures = count_build, count_sigs
+    for n in range(1, 4):
+        p.call(A, "add_htlc", 10_000_000, phash(n), 600, ONION)
+        p.call(A, "send_commitment")
+        p.ch[A].speculate()  # A waits for B's revoke_and_ack and commitment_signed
+        p.step(B)  # update_add_htlc
+        p.ch[B].speculate()  # B waits for A's commitment_signed
+        before = dict(built), dict(signed)
+        p.step(B)  # commitment_signed -> revoke_and_ack
+        p.call(B, "send_commitment")
+        p.step(A)  # revoke_and_ack
+        p.step(A)  # commitment_signed -> revoke_and_ack
+        assert (built, signed) == before  # all of it prepared
+        p.step(B)
+        p.call(B, "fulfill_htlc", n - 1, preimage(n))
+        p.step(A)
+    p.flush()
+    p.check_agree()
+    assert p.balance(B)[0] == 30_000_000
+
+
 def test_onions_leave_the_record_once_no_message_can_need_them():
     """An offered HTLC keeps its onion until the peer acknowledges the add (a reestablish may
     still have to send the update_add_htlc again); a received one until we settle it. After
