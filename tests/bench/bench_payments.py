@@ -13,7 +13,7 @@ Timed, per run:
 * one at a time: the payer pays N invoices in sequence; each payment is timed around the
   node's RPC ``pay``, which returns once the payer's node holds the payee's
   ``update_fulfill_htlc`` with a preimage that hashes to the payment_hash (the node writes it with
-  its ``revoke_and_ack`` right after; a crash in between gets the fulfill again at reestablish);
+  its next write; a crash in between gets the fulfill again at reestablish);
 * ``K`` in flight (default 16): K threads, each with its own RPC connection, share the next N
   invoices.
 
@@ -23,9 +23,11 @@ include a Python process start-up per payment. Payments/s, p50 and p99 latency, 
 CPU time per payment (utime + stime from /proc/PID/stat over the timed window) are printed for
 each mode; the figures are the medians over the runs (each run uses fresh invoices on the same
 channel). Every node keeps its defaults: commitment batching (``commit-delay`` 10 ms: the
-signature for the payee's fulfill waits for the next payment's update_add_htlc and goes out in the
-same commitment_signed), and durability: SQLite ``synchronous=FULL`` in WAL mode,
-channel state and monitor updates on disk before any message that commits to them is sent.
+commitment_signed that removes a settled HTLC, on either side, waits for the next payment's
+update_add_htlc and goes out in the same commitment_signed: one commitment_signed and one
+revoke_and_ack per side per payment), and durability: SQLite ``synchronous=FULL`` in WAL mode,
+channel state and monitor updates on disk before any message that commits to them is sent (an
+update_add_htlc alone commits nothing and goes ahead of its write).
 
 Baseline: no other implementation runs here, so the published figures (Bottlepay's 2021 benchmark
 of one-at-a-time payments over a direct channel) are printed beside ours as the named baseline:
