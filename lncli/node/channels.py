@@ -274,7 +274,6 @@ class ChannelManager:
         self._pending: list[_Pending] = []  # committed outcomes waiting for the next group write
         self._flush_handle: asyncio.Handle | None = None
         self._hold_timer: asyncio.TimerHandle | None = None  # bounds how long _holdable outcomes wait
-        self._yield = False  # a payment was answered: let its reply out before the next message
         self._tasks: set[asyncio.Task] = set()
         self._unsubscribe = None
         self._load()
@@ -448,9 +447,6 @@ class ChannelManager:
             elif isinstance(event, ev.BroadcastClosing):
                 e.closing_tx = event.tx
                 e.closing_txid = event.tx.txid()
-            elif isinstance(event, ev.HtlcFulfilled) and self.payments is not None:
-                if self.payments.fulfilled(e, event):
-                    self._yield = True
         record = ch.record_json()
         e.saved = record  # a later handler that fails rolls memory back to here
         self._pending.append(_Pending(e, out, extra, record, int(time.time()), quiet))
@@ -566,7 +562,9 @@ class ChannelManager:
                 self._hold_timer = loop.call_later(max(self.commit_delay, 0.001), self._flush)
             # e.g. an update_add_htlc sent ahead of its commitment_signed: peel its onion and
             # derive the next keys while the peer signs and writes
-            loop.call_soon(self._precompute, {id(p.entry): p.entry for p in self._pending if p.quiet})
+            quiet = {id(p.entry): p.entry for p in self._pending if p.quiet}
+            if quiet:
+                loop.call_soon(self._precompute, quiet)
             return
         if self._hold_timer is not None:
             self._hold_timer.cancel()
@@ -1021,11 +1019,6 @@ class ChannelManager:
         self.commit(e, out, quiet=name in _QUIET_UPDATES)
         if name == "channel_reestablish":
             self.maybe_update_fee(e)  # after what the peer missed, in the same group write
-        if self._yield:
-            # pay was just answered: the peer handles the rest of this read (its
-            # commitment_signed) after the reply is out, so the client's next request overlaps it
-            self._yield = False
-            return _next_iteration()
         return None
 
     def _wake_payer(self, e: Entry, out: Outcome) -> bool:
