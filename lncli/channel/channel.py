@@ -195,13 +195,11 @@ class _Built:
             txid = ctx.tx.txid()
             sighash_type = bolt3.htlc_remote_sighash_type(ch.anchors)
             out = []
-            for vout, o in enumerate(ctx.outputs):
-                h = o.htlc
-                if h is None:
-                    continue
+            for vout, h in ch._htlc_vouts(ctx):
                 htx = ch._htlc_tx(side, txid, vout, h, self.keys, self.feerate)
                 hcache = SighashCache(htx)
-                out.append((vout, h, htx, hcache, hcache.segwit_v0(0, o.witness_script, h.amount_sat, sighash_type)))
+                ws = ctx.outputs[vout].witness_script
+                out.append((vout, h, htx, hcache, hcache.segwit_v0(0, ws, h.amount_sat, sighash_type)))
             self._htlcs = out
         return self._htlcs
 
