@@ -245,10 +245,7 @@ def test_old_form_updates_and_snapshot_force_close_alike(chain, tmp_path, anchor
         d = mon.update_to_json(u)
         if isinstance(u, ev.LatestHolderCommitment):
             d.pop("remote_signature")
-        store.conn.execute(
-            "INSERT INTO monitor_updates(channel_id, update_id, body) VALUES (?, ?, ?)",
-            (m.channel_id, u.update_id, json.dumps(d)),
-        )
+        store.insert_body(store.conn, m.channel_id, u.update_id, json.dumps(d))
     store.conn.commit()
     om = store.load(m.channel_id, p.ch[A].secrets)
     store.close()

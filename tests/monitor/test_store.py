@@ -84,7 +84,7 @@ def test_shares_a_connection(chain, tmp_path):
 
     conn = open_db(tmp_path / "node.sqlite3", {})
     store = MonitorStore(conn)
-    assert conn.execute("SELECT version FROM schema_versions WHERE component='monitor'").fetchone()[0] == 1
+    assert conn.execute("SELECT version FROM schema_versions WHERE component='monitor'").fetchone()[0] == 2
     store.close()  # does not close a connection it was given
     conn.execute("SELECT 1")
     conn.close()
@@ -266,10 +266,7 @@ def test_loads_rows_written_by_the_old_encoders(real_objects, tmp_path):
         (m.channel_id, json.dumps(m.to_record()), m.latest_update_id),
     )
     for u in us[cut:]:
-        store.conn.execute(
-            "INSERT INTO monitor_updates(channel_id, update_id, body) VALUES (?, ?, ?)",
-            (m.channel_id, u.update_id, json.dumps(mon.update_to_json(u))),
-        )
+        store.insert_body(store.conn, m.channel_id, u.update_id, json.dumps(mon.update_to_json(u)))
         m.apply(u)
     back = store.load(m.channel_id, secrets[A])
     assert back.to_record() == m.to_record()
@@ -298,8 +295,7 @@ def test_counterparty_record_text_matches_generic_encoder(c, odd, name):
 
 
 def _rows(store, cid):
-    return [r[0] for r in store.conn.execute(
-        "SELECT update_id FROM monitor_updates WHERE channel_id=? ORDER BY update_id", (cid,))]
+    return store.update_ids(cid)
 
 
 def _snapshot_id(store, cid):
@@ -380,4 +376,43 @@ def test_trimming_respects_the_committed_snapshot(real_objects, tmp_path):
         extra = ev.ChannelForceClosed(extra.update_id + 1, 0)
     assert _rows(store, cid) == list(range(m.latest_update_id - len(us) // TRIM_STEP, m.latest_update_id + 1))
     assert MonitorStore(store.conn).load(cid, secrets[A]).to_record() == m.to_record()
+    store.close()
+
+
+def test_updates_of_the_first_schema_migrate_to_integer_keys(chain, tmp_path):
+    """A datadir written with the first schema (updates keyed by channel_id and update_id) keeps
+    every update of every channel when the table is rebuilt with integer keys; new channels get
+    the next number, and an update id can still be stored only once."""
+    from lncli.monitor.store import COMPONENT, MIGRATIONS
+    from lncli.store.db import IntegrityError, open_db
+
+    p, _tip, _old, _ = revoked_pair(chain)
+    path = tmp_path / "node.sqlite3"
+    db = open_db(path, {COMPONENT: MIGRATIONS[:1]})
+    monitors = {}
+    for side, fake in ((A, None), (B, b"\x77" * 32)):
+        cid = fake or p.ch[side].channel_id
+        ups = p.monitor[side]
+        m = mon.ChannelMonitor(p.ch[side].channel_id, p.ch[side].secrets, destination_script=DEST[side])
+        m.apply(ups[0])
+        db.execute("INSERT INTO monitor_channels(channel_id, record, snapshot_update_id) VALUES (?, ?, ?)",
+                   (cid, m.to_record_text(), m.latest_update_id))
+        for u in ups[1:]:
+            db.execute("INSERT INTO monitor_updates(channel_id, update_id, body) VALUES (?, ?, ?)",
+                       (cid, u.update_id, mon.update_body(u)))
+            m.apply(u)
+        monitors[cid] = (m, [u.update_id for u in ups[1:]], p.ch[side].secrets)
+    db.close()
+    store = MonitorStore(path)
+    assert "monitor_updates_keyed" not in {r[0] for r in store.conn.execute("SELECT name FROM sqlite_schema")}
+    for cid, (m, ids, secrets) in monitors.items():
+        assert store.update_ids(cid) == ids
+        assert store.load(cid, secrets).to_record() == m.to_record()
+    cid, (m, ids, _secrets) = next(iter(monitors.items()))
+    with pytest.raises(IntegrityError):
+        store.insert_body(store.conn, cid, ids[0], "{}")
+    new = mon.ChannelMonitor(b"\x55" * 32, p.ch[A].secrets)
+    store.add(new)
+    nums = [r[0] for r in store.conn.execute("SELECT num FROM monitor_channels ORDER BY num")]
+    assert nums == [1, 2, 3]
     store.close()
