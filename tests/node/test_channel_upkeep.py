@@ -14,8 +14,7 @@ from lncli.errors import InputError
 from lncli.node.node import Node, NodeSettings
 from lncli.proto import invoice as bolt11
 from lncli.proto.wire import ShortChannelId
-from lncli.wallet.fund import fund
-from tests.node.test_channels import chan, connect, mine, open_channel, run, until
+from tests.node.test_channels import chan, connect, fund_wallet, mine, open_channel, run, until
 
 
 def settings(tmp_path, name: str, port: int = 0, **extra) -> NodeSettings:
@@ -39,8 +38,7 @@ async def start(tmp_path, name: str, port: int = 0, **extra) -> Node:
 
 async def funded_pair(tmp_path, b_extra=None, private=False, amount=500_000, push=0):
     a, b = await start(tmp_path, "a"), await start(tmp_path, "b", **(b_extra or {}))
-    await a.chain.call(fund, a.chain.wallet, a.chain.backend, 2_000_000)
-    await a.chain.wait_for_height(a.chain.backend.tip()[0], 10)
+    await fund_wallet(a, 2_000_000)
     await connect(a, b)
     if private:
         e = await a.channels.open(b.node_id, amount, push, private=True)

@@ -53,6 +53,12 @@ async def mine(node: Node, n: int) -> int:
     return target
 
 
+async def fund_wallet(node: Node, sat: int) -> None:
+    """Give ``node``'s wallet ``sat`` on the private chain and wait until it sees the coins."""
+    await node.chain.call(fund, node.chain.wallet, node.chain.backend, sat)
+    await node.chain.wait_for_height(node.chain.backend.tip()[0], 10)
+
+
 async def connect(a: Node, b: Node) -> None:
     host, port = b.peers.listen_addresses[0]
     await a.peers.connect(b.node_id, host, port, persist=True)
@@ -79,8 +85,7 @@ def test_open_pay_restart_close(tmp_path):
     async def main():
         a, b = await start(tmp_path, "a"), await start(tmp_path, "b")
         try:
-            await a.chain.call(fund, a.chain.wallet, a.chain.backend, 2_000_000)
-            await a.chain.wait_for_height(a.chain.backend.tip()[0], 10)
+            await fund_wallet(a, 2_000_000)
             await connect(a, b)
             cid = await open_channel(a, b, 500_000, push=10_000_000)
             ca, cb = chan(a, b), chan(b, a)
@@ -143,8 +148,7 @@ def test_force_close_and_refusals(tmp_path):
             await connect(a, b)
             with pytest.raises(RefusedError, match="insufficient funds"):
                 await a.channels.open(b.node_id, 100_000)
-            await a.chain.call(fund, a.chain.wallet, a.chain.backend, 1_000_000)
-            await a.chain.wait_for_height(a.chain.backend.tip()[0], 10)
+            await fund_wallet(a, 1_000_000)
             # b refuses a channel below its minimum (the error comes back)
             with pytest.raises(LncliError):
                 await a.channels.open(b.node_id, 10_000, timeout=5)
@@ -193,8 +197,7 @@ def test_payments_in_a_row_with_and_without_commitment_batching(tmp_path, delay_
         for n in (a, b):
             n.channels.commit_delay = delay_ms / 1000
         try:
-            await a.chain.call(fund, a.chain.wallet, a.chain.backend, 2_000_000)
-            await a.chain.wait_for_height(a.chain.backend.tip()[0], 10)
+            await fund_wallet(a, 2_000_000)
             await connect(a, b)
             await open_channel(a, b, 500_000)
             invoices = [b.invoices.create(1_000_000 + i, f"n{i}") for i in range(6)]
@@ -240,8 +243,7 @@ def test_an_add_goes_ahead_of_its_write_and_a_failed_write_drops_it(tmp_path):
     async def main():
         a, b = await start(tmp_path, "a"), await start(tmp_path, "b")
         try:
-            await a.chain.call(fund, a.chain.wallet, a.chain.backend, 2_000_000)
-            await a.chain.wait_for_height(a.chain.backend.tip()[0], 10)
+            await fund_wallet(a, 2_000_000)
             await connect(a, b)
             cid = await open_channel(a, b, 500_000)
             ea, eb = a.channels.by_id[cid], b.channels.by_id[cid]
