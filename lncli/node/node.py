@@ -168,6 +168,7 @@ async def run_node(settings: NodeSettings, on_ready: Callable[[Node], None] | No
 
     node = Node(settings)
     loop = asyncio.get_running_loop()
+    log.info("event loop: %s.%s", type(loop).__module__, type(loop).__qualname__)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, node.request_stop)
     try:

@@ -129,12 +129,32 @@ def test_config_file_and_pyln_client(tmp_path, nodes):
         lc = connect(PrivateKey(b"\x42" * 32), bytes.fromhex(nid), host, int(port))
         assert lc.read_message()[:2] == b"\x00\x10"
         lc.send_message(init_message())
+        lc.send_message(bytes.fromhex("fffd00"))  # an unknown odd type: ignored, logged at debug level
         lc.send_message(bytes.fromhex("001200040000"))
-        assert lc.read_message() == bytes.fromhex("0013000400000000")
+        assert lc.read_message() == bytes.fromhex("0013000400000000")  # the pong: both were read
         lc.connection.close()
-        assert " DEBUG " in (d / "regtest" / "debug.log").read_text()
+        assert " DEBUG   lncli.peer: " in (d / "regtest" / "debug.log").read_text()
     finally:
         lncli(d, "node", "stop", check=False)
+
+
+def test_event_loop_setting(tmp_path, nodes):
+    """uvloop by default (when installed); event-loop=asyncio runs the standard loop, and the two
+    talk to each other; an unknown name is refused at start."""
+    a, ia = nodes("a")
+    assert " event loop: uvloop." in (a / "regtest" / "debug.log").read_text()
+    b = tmp_path / "b"
+    b.mkdir()
+    (b / "lncli.conf").write_text("event-loop=asyncio\n")
+    _, ib = nodes("b")
+    assert " event loop: asyncio." in (b / "regtest" / "debug.log").read_text()
+    out(lncli(a, "connect", ib["uris"][0]))
+    assert out(lncli(b, "ping", ia["node_id"]))["rtt_ms"] >= 0
+    c = tmp_path / "c"
+    c.mkdir()
+    (c / "lncli.conf").write_text("event-loop=tornado\n")
+    p = lncli(c, "node", "start", "--daemon", "--listen", "127.0.0.1:0", check=False)
+    assert p.returncode == 1 and p.stderr.startswith("lncli: error: ") and "event-loop='tornado'" in p.stderr
 
 
 def test_port_in_use_fails_at_start(nodes, tmp_path):
