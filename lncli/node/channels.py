@@ -613,6 +613,11 @@ class ChannelManager:
             pass
 
     def _precompute(self, entries: dict) -> None:
+        if self.payments is not None:
+            try:
+                self.payments.prepare_sessions()
+            except Exception:  # noqa: BLE001 - only a cache: pay makes its own session
+                log.debug("preparing onion sessions failed", exc_info=True)
         for e in entries.values():
             try:
                 e.channel.precompute()

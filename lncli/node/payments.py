@@ -83,6 +83,7 @@ PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
 CLTV_MARGIN = 3
 #: routes tried over the gossip graph before giving up
 MAX_ATTEMPTS = 3
+_MAX_SESSIONS = 64  # onion sessions made ahead, one per recent first hop
 _NETWORK_HINT = {"mainnet": "bitcoin", "bitcoin": "bitcoin", "testnet": "testnet", "signet": "signet", "regtest": "regtest"}
 
 
@@ -124,6 +125,9 @@ class Payments:
         self.reported: set[tuple[bytes, int]] = set()
         # (channel_id, htlc_id) -> (onion, PeeledOnion): incoming onions peeled ahead (prepare)
         self._peeled: dict[tuple[bytes, int], tuple] = {}
+        # onion sessions made ahead (prepare_sessions), by first hop; and the first hops to make for
+        self._sessions: dict[bytes, object] = {}
+        self._want_sessions: set[bytes] = set()
         conf = getattr(node.settings, "config", None)
         self.hold = bool(conf.get_int("dev-hold-htlcs", 0)) if conf is not None else False
         if self.hold and self.network != "regtest":
@@ -215,12 +219,15 @@ class Payments:
 
         ph = inv.payment_hash
         route = [h[0] for h in hops]
+        session = self._sessions.pop(route[0], None)  # made ahead, used once
+        self._want_sessions.add(route[0])
         while True:
-            session_key = os.urandom(32)
             try:
-                onion, secrets = build_onion(session_key, hops, ph)
+                onion, secrets = build_onion(session if session is not None else os.urandom(32), hops, ph)
                 break
             except ValueError:  # a session key outside the curve order: draw again
+                if session is not None:
+                    raise
                 continue
         reasons = []
         for e in channels:
@@ -507,6 +514,22 @@ class Payments:
             "final_incorrect_htlc_amount": {"incoming_htlc_amt": event.amount_msat},
         }.get(name, {})
         return ch.fail_htlc(hid, create_failure(ss, encode_failure_message(name, fields)))
+
+    def prepare_sessions(self) -> None:
+        """Make the onion session (:class:`~lncli.proto.onion.OnionSession`: a fresh key, its
+        first hop's ephemeral key and shared secret) of the next payment to each first hop a
+        payment just used, while the node waits for a peer. Each session builds one onion."""
+        from lncli.proto.onion import onion_session
+
+        while self._want_sessions:
+            node = self._want_sessions.pop()
+            try:
+                session = onion_session(os.urandom(32), node)
+            except ValueError:  # a key outside the curve order (or a bad node id): made at pay time
+                continue
+            if len(self._sessions) >= _MAX_SESSIONS:  # bounded: forget the oldest
+                self._sessions.pop(next(iter(self._sessions)))
+            self._sessions[node] = session
 
     def prepare(self, e) -> None:
         """Peel, ahead of time, the onions of ``e``'s incoming HTLCs that are not settled yet

@@ -54,7 +54,9 @@ __all__ = [
     "PaymentData",
     "HopPayload",
     "PeeledOnion",
+    "OnionSession",
     "build_onion",
+    "onion_session",
     "peel_onion",
     "compute_shared_secrets",
     "prefix_payload",
@@ -423,13 +425,55 @@ def _session_scalar(session_key: bytes) -> int:
     return e
 
 
-def _hop_keys(session_key: bytes, pubkeys: list[bytes], need_last_ephemeral: bool = False):
-    """(first ephemeral public key, [shared secret per hop])."""
+@dataclass(frozen=True)
+class OnionSession:
+    """A session key with what its first hop needs (the ephemeral public key and the shared
+    secret with that hop) and the filler pad, made ahead of the payment by :func:`onion_session`
+    (two point multiplications off the payment's path). One session builds one onion: a session
+    key used twice would let the hops link the two payments."""
+
+    session_key: bytes
+    first_node: bytes
+    first_ephemeral: bytes
+    first_secret: bytes
+    pad: bytes
+
+
+def onion_session(session_key: bytes, first_node: bytes) -> OnionSession:
+    """The :class:`OnionSession` of ``session_key`` for onions whose first hop is ``first_node``.
+    ValueError if the key is not a valid private key or the node id not a valid point."""
+    e_bytes = _session_scalar(session_key).to_bytes(32, "big")
+    point = _parse_point(bytes(first_node))
+    if point is None:
+        raise ValueError("hop 0 public key is not a valid compressed point")
+    return OnionSession(
+        bytes(session_key),
+        bytes(first_node),
+        _pub_from_secret(e_bytes),
+        _ecdh(point, e_bytes),
+        _chacha(generate_key(b"pad", bytes(session_key)), _ZEROS_HOP),
+    )
+
+
+def _hop_keys(session_key: bytes, pubkeys: list[bytes], need_last_ephemeral: bool = False,
+              first: OnionSession | None = None):
+    """(first ephemeral public key, [shared secret per hop]); hop 0's from ``first`` if it is
+    the session of this key and that hop."""
     e = _session_scalar(session_key)
     secrets = []
     first_ephemeral = b""
     last = len(pubkeys) - 1
     for i, node in enumerate(pubkeys):
+        if i == 0 and first is not None:
+            ss = first.first_secret
+            secrets.append(ss)
+            ephemeral = first_ephemeral = first.first_ephemeral
+            if i < last:
+                blind = int.from_bytes(_sha256(ephemeral + ss).digest(), "big")
+                e = e * blind % _N
+                if e == 0:  # pragma: no cover - probability 2^-256
+                    raise ValueError("degenerate ephemeral key")
+            continue
         point = _parse_point(bytes(node))
         if point is None:
             raise ValueError(f"hop {i} public key is not a valid compressed point")
@@ -467,14 +511,19 @@ def _check_prefixed(i: int, payload: bytes) -> None:
 
 
 def build_onion(
-    session_key: bytes, hops: list[tuple[bytes, bytes | HopPayload]], associated_data: bytes
+    session_key: bytes | OnionSession, hops: list[tuple[bytes, bytes | HopPayload]], associated_data: bytes
 ) -> tuple[bytes, list[bytes]]:
     """Build a version-0 payment onion; return ``(packet, shared_secrets)``.
 
-    ``hops`` is ``[(node_id (33 bytes), payload)]`` in route order; each payload is the
+    ``session_key`` is 32 bytes, or an :class:`OnionSession` (the same onion, with its first
+    hop's work done ahead; for another first hop only its key is used). ``hops`` is
+    ``[(node_id (33 bytes), payload)]`` in route order; each payload is the
     BigSize-length-prefixed TLV stream (or a HopPayload). Payloads may differ in size; their
     total plus 32 bytes of HMAC per hop must fit in 1300 bytes. Raises ValueError on bad input.
     """
+    session = None
+    if isinstance(session_key, OnionSession):
+        session, session_key = session_key, session_key.session_key
     n = len(hops)
     if n == 0:
         raise ValueError("an onion needs at least one hop")
@@ -494,7 +543,9 @@ def build_onion(
             f"hop payloads need {sum(shifts)} bytes with their HMACs; only {HOP_PAYLOADS_SIZE} fit"
         )
     associated_data = bytes(associated_data)
-    first_ephemeral, secrets = _hop_keys(session_key, pubkeys)
+    if session is not None and session.first_node != bytes(pubkeys[0]):
+        session = None
+    first_ephemeral, secrets = _hop_keys(session_key, pubkeys, first=session)
     rhos = [generate_key(b"rho", ss) for ss in secrets]
 
     # Filler: what hops 0..n-2 append (zeros, then encrypted) and the last hop sees at its tail.
@@ -508,7 +559,7 @@ def build_onion(
         streams.append(stream)
         filler = _xor(filler + bytes(shift), stream[HOP_PAYLOADS_SIZE - filled :])
 
-    buf = _chacha(generate_key(b"pad", bytes(session_key)), _ZEROS_HOP)
+    buf = session.pad if session is not None else _chacha(generate_key(b"pad", bytes(session_key)), _ZEROS_HOP)
     next_hmac = _ZERO32
     for i in range(n - 1, -1, -1):
         shifted = payloads[i] + next_hmac + buf[: HOP_PAYLOADS_SIZE - shifts[i]]

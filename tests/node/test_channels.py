@@ -201,7 +201,19 @@ def test_payments_in_a_row_with_and_without_commitment_batching(tmp_path, delay_
             await connect(a, b)
             await open_channel(a, b, 500_000)
             invoices = [b.invoices.create(1_000_000 + i, f"n{i}") for i in range(6)]
-            results = [await a.channels.payments.pay(inv.bolt11) for inv in invoices]
+            pays = a.channels.payments
+            results, sessions = [], []
+            for inv in invoices:
+                sessions.append(pays._sessions.get(b.node_id))
+                results.append(await pays.pay(inv.bolt11))
+            # after the first, each payment's onion came from a session made ahead (its first
+            # hop's shared secret is the one the payment row keeps), each session used once
+            assert sessions[0] is None and None not in sessions[1:]
+            assert len({s.session_key for s in sessions[1:]}) == 5
+            for inv, s in zip(invoices[1:], sessions[1:]):
+                row = pays.db.execute("SELECT shared_secret FROM payments WHERE payment_hash=?", (inv.payment_hash,)).fetchone()
+                assert bytes(row[0]) == s.first_secret
+            assert pays._sessions[b.node_id].session_key not in {s.session_key for s in sessions[1:]}
             for inv, r in zip(invoices, results):
                 assert r["status"] == "succeeded" and bytes.fromhex(r["payment_preimage"]) == inv.preimage
             e = next(iter(a.channels.by_id.values()))

@@ -18,8 +18,10 @@ from lncli.proto.onion import (
     OnionError,
     PaymentData,
     PaymentOnion,
+    OnionSession,
     build_onion,
     compute_shared_secrets,
+    onion_session,
     peel_onion,
     prefix_payload,
 )
@@ -57,6 +59,23 @@ def test_build_matches_spec_vector(vec):
     assert packet.hex() == vec["onion"]
     assert len(packet) == ONION_PACKET_SIZE
     assert len(secrets) == 5
+
+
+def test_session_made_ahead_builds_the_spec_vector(vec):
+    """An OnionSession (first hop's work done ahead) builds the very same packet; one made for
+    another first hop only lends its key."""
+    g = vec["generate"]
+    key, hops, ad = bytes.fromhex(g["session_key"]), _hops(vec), bytes.fromhex(g["associated_data"])
+    session = onion_session(key, hops[0][0])
+    assert isinstance(session, OnionSession) and session.first_node == hops[0][0]
+    assert build_onion(session, hops, ad)[0].hex() == vec["onion"]
+    other = onion_session(key, hops[1][0])
+    packet, secrets = build_onion(other, hops, ad)
+    assert packet.hex() == vec["onion"] and secrets == build_onion(key, hops, ad)[1]
+    with pytest.raises(ValueError):
+        onion_session(bytes(32), hops[0][0])
+    with pytest.raises(ValueError):
+        onion_session(key, b"\x02" + bytes(32))
 
 
 def test_shared_secrets_match_error_vector(vec):
@@ -373,6 +392,13 @@ def test_build_peel_round_trip(route, session, ad):
         assert peeled.shared_secret == secrets[i]
         assert peeled.is_final == (i == len(route) - 1)
         packet = peeled.next_packet
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(route=_routes(), session=_valid_privkey, ad=st.binary(max_size=40))
+def test_session_made_ahead_is_the_same_onion(route, session, ad):
+    hops = [(_pub(k), p) for k, p in route]
+    assert build_onion(onion_session(session, hops[0][0]), hops, ad) == build_onion(session, hops, ad)
 
 
 @pytest.fixture(scope="module")
