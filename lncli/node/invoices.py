@@ -153,6 +153,8 @@ class InvoiceStore:
         self.clock = clock
         self.random = random
         self.min_final_cltv_expiry_delta = min_final_cltv_expiry_delta
+        #: bumped by every change to an invoice (made or paid): a record read before is stale
+        self.version = 0
         migrate(db, COMPONENT, MIGRATIONS)
 
     # -- creating ---------------------------------------------------------------------------------
@@ -202,6 +204,7 @@ class InvoiceStore:
             route_hints=tuple(tuple(r) for r in route_hints),
             features=INVOICE_FEATURES,
         )
+        self.version += 1
         with transaction(self.db):
             self.db.execute(
                 f"INSERT INTO invoices({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,NULL,NULL)",
@@ -251,6 +254,7 @@ class InvoiceStore:
         """Record that ``payment_hash`` was paid ``amount_msat`` (now). Paying twice keeps the
         first record. InputError for an unknown payment_hash."""
         now = int(self.clock())
+        self.version += 1
         with transaction(self.db):
             cur = self.db.execute(
                 "UPDATE invoices SET paid_at=?, amount_received_msat=? WHERE payment_hash=? AND paid_at IS NULL",

@@ -491,7 +491,10 @@ class Payments:
             return ch.fail_htlc(hid, create_failure(ss, msg))
         height = self.node.block_height or 0
         pd = hp.payment_data
-        inv = self.invoices.lookup(event.payment_hash)
+        if got is not None and got[0] == event.onion_routing_packet and got[3] == self.invoices.version:
+            inv = got[2]  # read ahead by prepare, and no invoice changed since
+        else:
+            inv = self.invoices.lookup(event.payment_hash)
         name = self.invoices.check_htlc(
             event.payment_hash,
             pd.payment_secret if pd is not None else None,
@@ -506,6 +509,7 @@ class Payments:
         if name == OK:
             out = ch.fulfill_htlc(hid, inv.preimage)
             self._paid.append((event.payment_hash, event.amount_msat))
+            self.invoices.version += 1  # paid once written: what prepare read is stale
             return out
         log.info("HTLC %d (%s): %s", hid, event.payment_hash.hex()[:16], name)
         fields = {
@@ -533,8 +537,9 @@ class Payments:
 
     def prepare(self, e) -> None:
         """Peel, ahead of time, the onions of ``e``'s incoming HTLCs that are not settled yet
-        (while the peer works on its side of the commitment dance): settle_incoming then finds
-        them ready. Only a cache: a bad onion is left for settle_incoming to answer."""
+        (while the peer works on its side of the commitment dance), and read the invoice of each
+        that ends here: settle_incoming then finds them ready (the invoice only if none changed
+        since). Only a cache: a bad onion is left for settle_incoming to answer."""
         from lncli.proto.onion import OnionError, peel_onion
 
         if self.hold:
@@ -548,14 +553,17 @@ class Payments:
                 peeled = peel_onion(rec.onion_routing_packet, self.node_key, rec.payment_hash)
             except (OnionError, ValueError):
                 continue
+            version = self.invoices.version
+            inv = self.invoices.lookup(rec.payment_hash) if peeled.is_final else None
             if len(self._peeled) >= 4096:  # bounded: forget the oldest
                 self._peeled.pop(next(iter(self._peeled)))
-            self._peeled[key] = (rec.onion_routing_packet, peeled)
+            self._peeled[key] = (rec.onion_routing_packet, peeled, inv, version)
 
     def write_paid(self, conn, paid: list[tuple[bytes, int]]) -> None:
         """Mark paid, in the channel's transaction, the invoices of HTLCs fulfilled in it:
         ``paid`` is a list of (payment_hash, amount_msat); paying twice keeps the first record."""
         now = int(self.invoices.clock())
+        self.invoices.version += 1
         for payment_hash, amount in paid:
             conn.execute(
                 "UPDATE invoices SET paid_at=?, amount_received_msat=? WHERE payment_hash=? AND paid_at IS NULL",
