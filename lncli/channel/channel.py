@@ -1290,7 +1290,12 @@ class Channel:
             raise ProtocolError(f"update_fulfill_htlc preimage does not match HTLC {msg.id}")
         self._remote_removal(rec, {"kind": "fulfill", "payment_preimage": bytes(msg.payment_preimage)})
         out = Outcome()
-        out.monitor_updates.append(ev.PaymentPreimage(self._update_id(), rec.payment_hash, bytes(msg.payment_preimage)))
+        # The monitor claims with a preimage only HTLCs we received: for one we offered it can
+        # claim nothing (and a snapshot would keep it for good). Only if an HTLC we received on
+        # this channel has the same payment_hash (a route through us twice) does it get it now.
+        h = rec.payment_hash
+        if any(r.payment_hash == h for r in self.received.values()):
+            out.monitor_updates.append(ev.PaymentPreimage(self._update_id(), h, bytes(msg.payment_preimage)))
         out.events.append(ev.HtlcFulfilled(rec.htlc_id, rec.payment_hash, bytes(msg.payment_preimage)))
         return out
 

@@ -133,8 +133,10 @@ def test_add_and_remove(anchors, sender, how):
     if how == "fulfill":
         (f,) = of_type(p.events[sender], ev.HtlcFulfilled)
         assert f.payment_preimage == preimage(1)
-        pre = of_type(p.monitor[sender], ev.PaymentPreimage) + of_type(p.monitor[recv], ev.PaymentPreimage)
-        assert len(pre) == 2
+        # the receiver's monitor gets the preimage (to claim on chain); the sender's would have
+        # nothing to claim with it
+        assert [u.payment_preimage for u in of_type(p.monitor[recv], ev.PaymentPreimage)] == [preimage(1)]
+        assert of_type(p.monitor[sender], ev.PaymentPreimage) == []
     else:
         (f,) = of_type(p.events[sender], ev.HtlcFailed)
         if how == "fail":
@@ -143,6 +145,22 @@ def test_add_and_remove(anchors, sender, how):
             assert f.failure_code == 0xC005 and f.sha256_of_onion == hashlib.sha256(ONION).digest()
     p.verify_holder(A)
     p.verify_holder(B)
+
+
+def test_a_fulfilled_offer_gives_the_monitor_its_preimage_only_for_a_received_htlc_of_that_hash():
+    """A route through us twice on one channel: B offers an HTLC with the hash of the one A
+    offered; when B fulfills A's, A's monitor learns the preimage, which claims B's on chain."""
+    p = normal_pair(push_msat=300_000_000)
+    p.call(A, "add_htlc", 50_000_000, phash(1), 600, ONION)
+    p.flush()
+    p.call(B, "add_htlc", 40_000_000, phash(1), 590, ONION)
+    p.flush()
+    p.monitor[A].clear()
+    p.call(B, "fulfill_htlc", 0, preimage(1))
+    p.flush()
+    assert [(u.payment_hash, u.payment_preimage) for u in of_type(p.monitor[A], ev.PaymentPreimage)] == [
+        (phash(1), preimage(1))
+    ]
 
 
 def test_many_htlcs_interleaved_commitments():
