@@ -43,6 +43,7 @@ import hashlib
 import logging
 import os
 import time
+from typing import TYPE_CHECKING
 
 from lncli.channel import events as ev
 from lncli.channel.channel import ChannelError
@@ -51,6 +52,9 @@ from lncli.channel.state import InboundHTLCState
 from lncli.errors import InputError, LncliError, RefusedError
 from lncli.node.invoices import payment_hash_param
 from lncli.store.db import migrate, transaction
+
+if TYPE_CHECKING:
+    from lncli.proto.onion import OnionSession
 
 log = logging.getLogger("lncli.payments")
 
@@ -85,6 +89,18 @@ CLTV_MARGIN = 3
 MAX_ATTEMPTS = 3
 _MAX_SESSIONS = 64  # onion sessions made ahead, one per recent first hop
 _NETWORK_HINT = {"mainnet": "bitcoin", "bitcoin": "bitcoin", "testnet": "testnet", "signet": "signet", "regtest": "regtest"}
+
+
+def _new_session(first_node: bytes):
+    """An onion session with a fresh random key for onions whose first hop is ``first_node``
+    (ValueError if that is not a valid node id)."""
+    from lncli.proto.keys import SECP256K1_N
+    from lncli.proto.onion import onion_session
+
+    while True:
+        key = os.urandom(32)
+        if 0 < int.from_bytes(key, "big") < SECP256K1_N:
+            return onion_session(key, first_node)
 
 
 class PaymentFailed(LncliError):
@@ -126,7 +142,7 @@ class Payments:
         # (channel_id, htlc_id) -> (onion, PeeledOnion): incoming onions peeled ahead (prepare)
         self._peeled: dict[tuple[bytes, int], tuple] = {}
         # onion sessions made ahead (prepare_sessions), by first hop; and the first hops to make for
-        self._sessions: dict[bytes, object] = {}
+        self._sessions: dict[bytes, OnionSession] = {}
         self._want_sessions: set[bytes] = set()
         conf = getattr(node.settings, "config", None)
         self.hold = bool(conf.get_int("dev-hold-htlcs", 0)) if conf is not None else False
@@ -219,16 +235,12 @@ class Payments:
 
         ph = inv.payment_hash
         route = [h[0] for h in hops]
-        session = self._sessions.pop(route[0], None)  # made ahead, used once
         self._want_sessions.add(route[0])
-        while True:
-            try:
-                onion, secrets = build_onion(session if session is not None else os.urandom(32), hops, ph)
-                break
-            except ValueError:  # a session key outside the curve order: draw again
-                if session is not None:
-                    raise
-                continue
+        try:
+            session = self._sessions.pop(route[0], None) or _new_session(route[0])  # made ahead: used once
+            onion, secrets = build_onion(session, hops, ph)
+        except ValueError as exc:  # a hop that is not a valid node id, or payloads too big to fit
+            raise RefusedError(f"cannot build the payment onion: {exc}") from None
         reasons = []
         for e in channels:
             ch = e.channel
@@ -523,13 +535,11 @@ class Payments:
         """Make the onion session (:class:`~lncli.proto.onion.OnionSession`: a fresh key, its
         first hop's ephemeral key and shared secret) of the next payment to each first hop a
         payment just used, while the node waits for a peer. Each session builds one onion."""
-        from lncli.proto.onion import onion_session
-
         while self._want_sessions:
             node = self._want_sessions.pop()
             try:
-                session = onion_session(os.urandom(32), node)
-            except ValueError:  # a key outside the curve order (or a bad node id): made at pay time
+                session = _new_session(node)
+            except ValueError:  # not a valid node id: pay reports it
                 continue
             if len(self._sessions) >= _MAX_SESSIONS:  # bounded: forget the oldest
                 self._sessions.pop(next(iter(self._sessions)))

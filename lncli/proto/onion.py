@@ -464,24 +464,18 @@ def _hop_keys(session_key: bytes, pubkeys: list[bytes], need_last_ephemeral: boo
     first_ephemeral = b""
     last = len(pubkeys) - 1
     for i, node in enumerate(pubkeys):
-        if i == 0 and first is not None:
+        made = i == 0 and first is not None  # hop 0's work was done ahead
+        if made:
             ss = first.first_secret
-            secrets.append(ss)
-            ephemeral = first_ephemeral = first.first_ephemeral
-            if i < last:
-                blind = int.from_bytes(_sha256(ephemeral + ss).digest(), "big")
-                e = e * blind % _N
-                if e == 0:  # pragma: no cover - probability 2^-256
-                    raise ValueError("degenerate ephemeral key")
-            continue
-        point = _parse_point(bytes(node))
-        if point is None:
-            raise ValueError(f"hop {i} public key is not a valid compressed point")
-        e_bytes = e.to_bytes(32, "big")
-        ss = _ecdh(point, e_bytes)
+        else:
+            point = _parse_point(bytes(node))
+            if point is None:
+                raise ValueError(f"hop {i} public key is not a valid compressed point")
+            e_bytes = e.to_bytes(32, "big")
+            ss = _ecdh(point, e_bytes)
         secrets.append(ss)
         if i < last or i == 0 or need_last_ephemeral:
-            ephemeral = _pub_from_secret(e_bytes)
+            ephemeral = first.first_ephemeral if made else _pub_from_secret(e_bytes)
             if i == 0:
                 first_ephemeral = ephemeral
             if i < last:
