@@ -22,7 +22,7 @@ socket per client thread, reused for every call), not the ``lncli`` CLI, so the 
 include a Python process start-up per payment. Payments/s, p50 and p99 latency, and each node's
 CPU time per payment (utime + stime from /proc/PID/stat over the timed window) are printed for
 each mode; the figures are the medians over the runs (each run uses fresh invoices on the same
-channel). Every node keeps its defaults: commitment batching (``commit-delay`` 10 ms: the
+channel). Every node keeps its defaults: the uvloop event loop, commitment batching (``commit-delay`` 10 ms: the
 commitment_signed that removes a settled HTLC, on either side, waits for the next payment's
 update_add_htlc and goes out in the same commitment_signed: one commitment_signed and one
 revoke_and_ack per side per payment), and durability: SQLite ``synchronous=FULL`` in WAL mode,
