@@ -253,16 +253,24 @@ class InvoiceStore:
     def mark_paid(self, payment_hash: bytes, amount_msat: int) -> InvoiceRecord:
         """Record that ``payment_hash`` was paid ``amount_msat`` (now). Paying twice keeps the
         first record. InputError for an unknown payment_hash."""
-        now = int(self.clock())
-        self.version += 1
         with transaction(self.db):
-            cur = self.db.execute(
-                "UPDATE invoices SET paid_at=?, amount_received_msat=? WHERE payment_hash=? AND paid_at IS NULL",
-                (now, amount_msat, bytes(payment_hash)),
-            )
-            if cur.rowcount == 0 and self.lookup(payment_hash) is None:
+            if self.mark_paid_in(self.db, [(payment_hash, amount_msat)]) == 0 and self.lookup(payment_hash) is None:
                 raise InputError(f"no invoice with payment_hash {bytes(payment_hash).hex()}")
         return self.lookup(payment_hash)
+
+    def mark_paid_in(self, conn, paid: Sequence[tuple[bytes, int]]) -> int:
+        """:meth:`mark_paid` for each (payment_hash, amount_msat) of ``paid``, in the caller's open
+        transaction on ``conn`` (a channel's: the fulfill and its invoice in one write); returns
+        how many invoices were newly marked."""
+        now = int(self.clock())
+        self.version += 1
+        marked = 0
+        for payment_hash, amount_msat in paid:
+            marked += conn.execute(
+                "UPDATE invoices SET paid_at=?, amount_received_msat=? WHERE payment_hash=? AND paid_at IS NULL",
+                (now, amount_msat, bytes(payment_hash)),
+            ).rowcount
+        return marked
 
     def check_htlc(
         self,

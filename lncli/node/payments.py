@@ -482,7 +482,9 @@ class Payments:
             return Outcome()
         try:
             got = self._peeled.pop((e.channel_id, hid), None)
-            if got is not None and got[0] == event.onion_routing_packet:
+            if got is not None and got[0] != event.onion_routing_packet:
+                got = None  # prepared for another onion: nothing of it applies
+            if got is not None:
                 peeled = got[1]
             else:
                 peeled = peel_onion(event.onion_routing_packet, self.node_key, event.payment_hash)
@@ -503,7 +505,7 @@ class Payments:
             return ch.fail_htlc(hid, create_failure(ss, msg))
         height = self.node.block_height or 0
         pd = hp.payment_data
-        if got is not None and got[0] == event.onion_routing_packet and got[3] == self.invoices.version:
+        if got is not None and got[3] == self.invoices.version:
             inv = got[2]  # read ahead by prepare, and no invoice changed since
         else:
             inv = self.invoices.lookup(event.payment_hash)
@@ -572,13 +574,7 @@ class Payments:
     def write_paid(self, conn, paid: list[tuple[bytes, int]]) -> None:
         """Mark paid, in the channel's transaction, the invoices of HTLCs fulfilled in it:
         ``paid`` is a list of (payment_hash, amount_msat); paying twice keeps the first record."""
-        now = int(self.invoices.clock())
-        self.invoices.version += 1
-        for payment_hash, amount in paid:
-            conn.execute(
-                "UPDATE invoices SET paid_at=?, amount_received_msat=? WHERE payment_hash=? AND paid_at IS NULL",
-                (now, amount, bytes(payment_hash)),
-            )
+        self.invoices.mark_paid_in(conn, paid)
 
     def after_settle(self, e, out: Outcome) -> None:
         """Mark paid the invoices of fulfills not yet written by a channel transaction
