@@ -60,7 +60,9 @@ def main() -> None:
         build_onion(session, hops, ad)
 
     try:
-        from pyln.proto import onion as pyln_onion
+        from tests.pyln_compat import patch_pyln_onion
+
+        pyln_onion = patch_pyln_onion()
         from pyln.proto.primitives import PrivateKey as PPriv
         from pyln.proto.primitives import PublicKey as PPub
         from pyln.proto.primitives import Secret

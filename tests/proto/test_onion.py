@@ -305,7 +305,10 @@ def test_hop_payload_to_bytes_rejects_even_unknown():
 # --------------------------------------------------------------------------- pyln-proto cross-check
 
 
-pyln_onion = pytest.importorskip("pyln.proto.onion")
+pytest.importorskip("pyln.proto.onion")
+from tests.pyln_compat import overlapping_update_into_refused, patch_pyln_onion  # noqa: E402
+
+pyln_onion = patch_pyln_onion()
 from pyln.proto.primitives import PrivateKey as PylnPrivateKey  # noqa: E402
 from pyln.proto.primitives import PublicKey as PylnPublicKey  # noqa: E402
 from pyln.proto.primitives import Secret as PylnSecret  # noqa: E402
@@ -347,6 +350,22 @@ def test_we_build_pyln_peels():
         if i < len(hops) - 1:
             assert ro is not None
     assert ro is None
+
+
+def test_lncli_streams_work_with_the_installed_cryptography():
+    """lncli never XORs in place, so cryptography 51's refusal of overlapping buffers (which broke
+    pyln-proto's onion code) cannot reach it: the patch above is for the cross-check only. Build
+    and peel, and obfuscate a failure, under the cryptography this venv resolved."""
+    import cryptography
+
+    from lncli.proto.onion_failure import _xor_stream
+
+    assert _xor_stream(b"\x01" * 32, bytes(16)) != bytes(16)
+    hops = _equal_size_hops(3)
+    packet, _ = build_onion(b"\x21" * 32, hops, b"\x05" * 32)
+    assert prefix_payload(peel_onion(packet, _privkey(0), b"\x05" * 32).payload) == hops[0][1]
+    if int(cryptography.__version__.split(".")[0]) >= 51:
+        assert overlapping_update_into_refused()
 
 
 # --------------------------------------------------------------------------- properties
