@@ -1,6 +1,6 @@
 """Benchmark: broadcast 1,000 P2WPKH spends into the embedded chain's mempool and mine them.
 
-Run: /work/venv/bin/python tests/bench/bench_chain.py [runs]
+Run: .venv/bin/python tests/bench/bench_chain.py [runs]
 
 Setup (not timed): a fresh chain, 101 blocks, one fan-out tx splitting a mature coinbase into
 1,000 P2WPKH outputs, mined; then 1,000 signed one-input spends. Timed: broadcasting all of

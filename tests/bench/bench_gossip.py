@@ -1,6 +1,6 @@
 """Benchmark: reading CLN gossip_store files, records per second, wall time.
 
-Run from the repo root:  /work/venv/bin/python tests/bench/bench_gossip.py
+Run from the repo root:  .venv/bin/python tests/bench/bench_gossip.py
 
 Cases:
 1. the mainnet-derived gossip_store-sample (1 MB, 5,225 records): every record read (CRC32C

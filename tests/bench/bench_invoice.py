@@ -1,6 +1,6 @@
 """Benchmark: BOLT 11 invoice decoding, lncli vs pyln-proto (pyln.proto.invoice), wall time.
 
-Run from the repo root:  /work/venv/bin/python tests/bench/bench_invoice.py
+Run from the repo root:  .venv/bin/python tests/bench/bench_invoice.py
 
 Case: decode of the spec's "$3 coffee" example (lnbc2500u..., no n field), including the bech32
 checksum, every field and public-key recovery from the signature. pyln's decoder cannot read

@@ -1,7 +1,7 @@
 """Benchmark of the node: handshakes per second accepted, ping/pong round trips per second over one
 connection, and resident memory idle and with 1000 idle peers.
 
-    /work/venv/bin/python tests/bench/bench_node.py [--quick] [--clients=N]
+    .venv/bin/python tests/bench/bench_node.py [--quick] [--clients=N]
 
 The node runs as a real daemon (``lncli node start --daemon``). Clients run in other processes:
 lncli's sans-IO Initiator/Transport over blocking sockets, and pyln-proto's LightningConnection as

@@ -1,6 +1,6 @@
 """Benchmark: BOLT 4 onion peel (one hop) and 5-hop build, lncli vs pyln-proto.
 
-Run from the repo root: /work/venv/bin/python tests/bench/bench_onion.py
+Run from the repo root: .venv/bin/python tests/bench/bench_onion.py
 Targets: peel <= 130 us, 5-hop build <= 0.8 ms. Prints per-call medians (wall clock,
 perf_counter) over many batches; lncli and pyln batches alternate so machine load affects both.
 """

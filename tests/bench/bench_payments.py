@@ -1,6 +1,6 @@
 """Benchmark: payments per second over one direct channel between two lncli nodes on loopback.
 
-    /work/venv/bin/python tests/bench/bench_payments.py [--payments N] [--runs R] [--inflight K]
+    .venv/bin/python tests/bench/bench_payments.py [--payments N] [--runs R] [--inflight K]
 
 Setup (not timed): two real node processes (``lncli node start --daemon``, default options:
 the embedded chain is polled every 0.5 s) in temporary

@@ -1,5 +1,5 @@
 """Median find_route time on the mainnet gossip_store sample (no pyln-proto baseline: pyln-proto
-has no pathfinding). Run: /work/venv/bin/python tests/bench/bench_routing.py"""
+has no pathfinding). Run: .venv/bin/python tests/bench/bench_routing.py"""
 
 import statistics
 import sys
@@ -10,8 +10,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from lncli.gossip.store import load_graph  # noqa: E402
 from lncli.proto.routing import NoRouteError, find_route, graph_edges, index_edges  # noqa: E402
+from tests.conftest import DATA  # noqa: E402
 
-SAMPLE = Path("/work/shared/data/gossip_store-sample")
+SAMPLE = DATA / "gossip_store-sample"
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Benchmark: BOLT 8 transport, lncli vs pyln-proto (pyln.proto.wire), CPU time.
 
-Run from the repo root:  /work/venv/bin/python tests/bench/bench_transport.py
+Run from the repo root:  .venv/bin/python tests/bench/bench_transport.py
 
 Cases (median over batches of time.process_time, per operation):
   * encrypt+decrypt of one 32-byte message (sender frames it, receiver decrypts it);

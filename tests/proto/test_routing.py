@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import statistics
 import time
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -14,9 +13,9 @@ from hypothesis import strategies as st
 from lncli.errors import RefusedError
 from lncli.proto.gossip import fee_msat
 from lncli.proto.routing import Edge, LocalChannel, NoRouteError, find_route, graph_edges, index_edges
-from tests.conftest import load_vector
+from tests.conftest import DATA, load_vector
 
-SAMPLE = Path("/work/shared/data/gossip_store-sample")
+SAMPLE = DATA / "gossip_store-sample"
 
 
 def nid(c: str) -> bytes:
