@@ -43,7 +43,6 @@ __all__ = [
     "decode_failure",
     "generate_key",
     "hmac_sha256",
-    "shared_secrets_for_route",
 ]
 
 BADONION = 0x8000
@@ -336,9 +335,3 @@ def decode_failure(packet: bytes, shared_secrets: list[bytes]) -> DecodedFailure
         f"no hop's HMAC matches the return packet (tried {len(shared_secrets)} hops)"
     )
 
-
-def shared_secrets_for_route(session_key: bytes, hop_pubkeys: list[bytes]) -> list[bytes]:
-    """Recompute the per-hop shared secrets of an onion from its session key and route."""
-    from lncli.proto.onion import compute_shared_secrets
-
-    return compute_shared_secrets(session_key, hop_pubkeys)

@@ -30,9 +30,9 @@ from lncli.proto.onion_failure import (
     failure_name,
     generate_key,
     hmac_sha256,
-    shared_secrets_for_route,
     wrap_failure,
 )
+from lncli.proto.onion import compute_shared_secrets
 from tests.conftest import load_vector
 
 
@@ -44,7 +44,7 @@ def returning():
 @pytest.fixture(scope="module")
 def route_secrets(returning):
     pubkeys = [bytes.fromhex(h["pubkey"]) for h in returning["params"]["hops"]]
-    return shared_secrets_for_route(bytes.fromhex(returning["params"]["session_key"]), pubkeys)
+    return compute_shared_secrets(bytes.fromhex(returning["params"]["session_key"]), pubkeys)
 
 
 def _spec_failure_message(returning):
@@ -127,7 +127,7 @@ def test_legacy_error_vector():
     assert (f.hop_index, f.code, f.name, f.fields) == (4, 0x2002, "temporary_node_failure", {})
     # recomputed from the session key
     pubkeys = [bytes.fromhex(h["pubkey"]) for h in hops]
-    assert shared_secrets_for_route(bytes.fromhex(v["generate"]["session_key"]), pubkeys) == secrets
+    assert compute_shared_secrets(bytes.fromhex(v["generate"]["session_key"]), pubkeys) == secrets
 
 
 # --------------------------------------------------------------------------- codes and messages

@@ -86,7 +86,9 @@ def _decode_failure(env: Env, failure: str, secrets: list[str], session_key: str
             raise UsageError("--session-key needs the route: one --hop PUBKEY per hop, first hop first")
         sk = parse_hex(session_key, "--session-key", 32)
         pubkeys = [parse_hex(h, "--hop", 33) for h in hops]
-        shared = onion_failure.shared_secrets_for_route(sk, pubkeys)
+        from lncli.proto.onion import compute_shared_secrets
+
+        shared = compute_shared_secrets(sk, pubkeys)
         decoded = onion_failure.decode_failure(packet, shared).to_json()
         return {"failing_node": pubkeys[decoded["hop_index"]].hex(), **decoded}
     elif secrets:
