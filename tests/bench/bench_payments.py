@@ -65,9 +65,12 @@ def cpu_seconds(pid: int) -> float:
 
 
 class Node:
-    def __init__(self, root: Path, name: str, env: dict):
+    """One node process; ``code`` is the checkout whose lncli it runs (this one by default)."""
+
+    def __init__(self, root: Path, name: str, env: dict, code: Path = ROOT):
         self.dir = root / name
         self.dir.mkdir()
+        self.code = code
         (self.dir / "lncli.conf").write_text("min-depth=1\n")
         self.env = env
         self.name = name
@@ -82,7 +85,7 @@ class Node:
 
     def cli(self, *args):
         p = subprocess.run([sys.executable, "-m", "lncli", "--datadir", str(self.dir), *args],
-                           capture_output=True, text=True, cwd=ROOT, env=self.env, timeout=120)
+                           capture_output=True, text=True, cwd=self.code, env=self.env, timeout=120)
         if p.returncode:
             raise SystemExit(f"lncli {' '.join(args)} failed ({p.returncode}): {p.stderr.strip()}")
         return json.loads(p.stdout) if p.stdout.strip() else None
@@ -93,7 +96,7 @@ class Node:
     def stop(self):
         self.rpc.close()
         subprocess.run([sys.executable, "-m", "lncli", "--datadir", str(self.dir), "node", "stop"],
-                       capture_output=True, cwd=ROOT, env=self.env, timeout=60)
+                       capture_output=True, cwd=self.code, env=self.env, timeout=60)
 
 
 def wait(pred, timeout=60.0, what="condition"):
