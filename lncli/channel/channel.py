@@ -26,17 +26,15 @@ import json
 import operator
 from dataclasses import dataclass
 
-from coincurve._libsecp256k1 import ffi as _ffi
-from coincurve._libsecp256k1 import lib as _secp
-from coincurve.context import GLOBAL_CONTEXT as _GLOBAL_CONTEXT
-
 from lncli.bitcoin.ecdsa import compact_to_der, der_to_compact, sign, verify
 from lncli.bitcoin.script import classify, funding_script, p2wsh_script
 from lncli.bitcoin.sighash import SIGHASH_ALL, SighashCache
 from lncli.bitcoin.tx import OutPoint, Transaction, TxIn, TxOut
 from lncli.errors import DecodeError
 from lncli.proto import commitment as bolt3
+from lncli.proto import commitment_tx
 from lncli.proto.commitment import Basepoints, Htlc
+from lncli.proto.commitment_tx import BuiltCommitment
 from lncli.proto.features import CHANNEL_TYPE_ANCHORS, CHANNEL_TYPE_STATIC_REMOTEKEY
 from lncli.proto.keys import derive_privkey, obscure_factor, per_commitment_point
 from lncli.proto.scid import channel_id as make_channel_id
@@ -169,41 +167,6 @@ class HtlcRecord:
         )
 
 
-class _Built:
-    """One commitment tx as :meth:`Channel._built` made it, with what signing or checking it
-    needs, each computed once: the funding input's sighash, each HTLC output's HTLC tx and its
-    sighash, and (their commitment) our signatures. Memory only."""
-
-    __slots__ = ("ctx", "keys", "feerate", "cache", "_funding_sighash", "_htlcs", "sigs")
-
-    def __init__(self, ctx, keys, feerate: int):
-        self.ctx, self.keys, self.feerate = ctx, keys, feerate
-        self.cache = SighashCache(ctx.tx)
-        self._funding_sighash = None
-        self._htlcs = None
-        self.sigs = None
-
-    def funding_sighash(self, funding_script: bytes, funding_satoshis: int) -> bytes:
-        if self._funding_sighash is None:
-            self._funding_sighash = self.cache.segwit_v0(0, funding_script, funding_satoshis, SIGHASH_ALL)
-        return self._funding_sighash
-
-    def htlc_txs(self, ch: Channel, side: int) -> list:
-        """[(vout, Htlc, HTLC tx, its SighashCache, the sighash the remote signature covers)]."""
-        if self._htlcs is None:
-            ctx = self.ctx
-            txid = ctx.tx.txid()
-            sighash_type = bolt3.htlc_remote_sighash_type(ch.anchors)
-            out = []
-            for vout, h in ch._htlc_vouts(ctx):
-                htx = ch._htlc_tx(side, txid, vout, h, self.keys, self.feerate)
-                hcache = SighashCache(htx)
-                ws = ctx.outputs[vout].witness_script
-                out.append((vout, h, htx, hcache, hcache.segwit_v0(0, ws, h.amount_sat, sighash_type)))
-            self._htlcs = out
-        return self._htlcs
-
-
 def _make_encoder():
     """``json.dumps(x, separators=(",", ":"))`` without building a new encoder per call: the
     same C encoder json.dumps builds each time, made once (with no circular-reference check:
@@ -279,74 +242,6 @@ _HEX = (
 
 _PLAIN_GET = operator.attrgetter(*_PLAIN)
 
-_PARSED: dict[bytes, object] = {}  # basepoints parsed once per process (a few per channel)
-_CTX = _GLOBAL_CONTEXT.ctx
-_COMPRESSED = _secp.SECP256K1_EC_COMPRESSED
-
-
-def _parsed(point: bytes):
-    """A fresh libsecp256k1 point (the tweaks change it in place) copied from the parsed
-    basepoint; ValueError if ``point`` is not one."""
-    p = _PARSED.get(point)
-    if p is None:
-        if len(_PARSED) > 1024:
-            _PARSED.clear()
-        p = _ffi.new("secp256k1_pubkey *")
-        if not isinstance(point, bytes) or len(point) != 33 or not _secp.secp256k1_ec_pubkey_parse(_CTX, p, point, 33):
-            raise ValueError("not a point")
-        _PARSED[point] = p
-    return _ffi.new("secp256k1_pubkey *", p[0])
-
-
-def _format(p) -> bytes:
-    out = _ffi.new("unsigned char[33]")
-    size = _ffi.new("size_t *", 33)
-    _secp.secp256k1_ec_pubkey_serialize(_CTX, out, size, p, _COMPRESSED)
-    return _ffi.buffer(out, 33)[:]
-
-
-def _commitment_keys(pcp: bytes, broadcaster: Basepoints, countersignatory: Basepoints) -> bolt3.CommitmentKeys:
-    """``bolt3.derive_commitment_keys`` with the basepoints parsed once and the
-    per_commitment_point once per call, straight through libsecp256k1 (the same keys, from the
-    same formulas); any bad input goes to ``bolt3.derive_commitment_keys`` for its error."""
-    sha256 = hashlib.sha256
-    pcp = bytes(pcp)
-    lib = _secp
-    try:
-        point = _ffi.new("secp256k1_pubkey *")
-        if len(pcp) != 33 or not lib.secp256k1_ec_pubkey_parse(_CTX, point, pcp, 33):
-            raise ValueError("not a point")
-        rb = countersignatory.revocation_basepoint
-        base = _parsed(rb)
-        total = _ffi.new("secp256k1_pubkey *")
-        if not (
-            lib.secp256k1_ec_pubkey_tweak_mul(_CTX, base, sha256(rb + pcp).digest())
-            and lib.secp256k1_ec_pubkey_tweak_mul(_CTX, point, sha256(pcp + rb).digest())
-            and lib.secp256k1_ec_pubkey_combine(_CTX, total, [base, point], 2)
-        ):
-            raise ValueError("revocation key derivation failed")
-        revocation = _format(total)
-
-        def tweaked(b: bytes) -> bytes:
-            q = _parsed(b)
-            if not lib.secp256k1_ec_pubkey_tweak_add(_CTX, q, sha256(pcp + b).digest()):
-                raise ValueError("tweak failed")
-            return _format(q)
-
-        return bolt3.CommitmentKeys(
-            per_commitment_point=pcp,
-            revocation_pubkey=revocation,
-            local_delayed_pubkey=tweaked(broadcaster.delayed_payment_basepoint),
-            local_htlc_pubkey=tweaked(broadcaster.htlc_basepoint),
-            remote_htlc_pubkey=tweaked(countersignatory.htlc_basepoint),
-            remote_payment_pubkey=countersignatory.payment_basepoint,
-            local_funding_pubkey=broadcaster.funding_pubkey,
-            remote_funding_pubkey=countersignatory.funding_pubkey,
-        )
-    except Exception:  # noqa: BLE001 - the reference derivation raises the proper DecodeError
-        return bolt3.derive_commitment_keys(pcp, broadcaster, countersignatory)
-
-
 class Channel:
     """One channel (see the module doc). Build with :meth:`new_outbound`,
     :meth:`from_open_channel` or :meth:`from_record`."""
@@ -354,6 +249,11 @@ class Channel:
     #: Set by each commitment_signed we accept (not stored): whether only fulfills entered our
     #: commitment with it, so that our revoke_and_ack may wait for our next commitment_signed.
     revocation_can_wait = False
+
+    #: BOLT 3 building, bound as methods (the channel is their ChannelView): a commitment of
+    #: one side from its balances, HTLCs, keys and feerate; an HTLC tx of one of its outputs
+    _build_commitment = commitment_tx.build_commitment
+    _htlc_tx = commitment_tx.htlc_tx
 
     def __init__(self) -> None:
         self.state = S.AWAITING_ACCEPT
@@ -672,9 +572,9 @@ class Channel:
             while len(cache) > 8:
                 del cache[next(iter(cache))]  # the oldest
             if side == LOCAL:
-                keys = _commitment_keys(point, self.local_basepoints, self.remote_basepoints)
+                keys = commitment_tx.commitment_keys(point, self.local_basepoints, self.remote_basepoints)
             else:
-                keys = _commitment_keys(point, self.remote_basepoints, self.local_basepoints)
+                keys = commitment_tx.commitment_keys(point, self.remote_basepoints, self.local_basepoints)
             cache[(side, point)] = keys
         return keys
 
@@ -760,7 +660,7 @@ class Channel:
         b = self._built(side, ctn)
         return b.ctx, b.keys
 
-    def _built(self, side: int, ctn: int) -> _Built:
+    def _built(self, side: int, ctn: int) -> BuiltCommitment:
         """Commitment ``ctn`` of ``side`` with what signing or checking it needs, memoised by
         everything it is built from (balances, HTLCs, feerate, per-commitment point; the rest is
         fixed for the channel), so that :meth:`speculate` can prepare it ahead of time."""
@@ -774,36 +674,11 @@ class Channel:
             memo = self.__dict__["_built_memo"] = {}
         b = memo.get(key)
         if b is None:
-            b = _Built(self._build_commitment(side, ctn, ours, theirs, live, keys, feerate), keys, feerate)
+            b = BuiltCommitment(self._build_commitment(side, ctn, ours, theirs, live, keys, feerate), keys, feerate)
             while len(memo) >= 6:
                 del memo[next(iter(memo))]  # the oldest
             memo[key] = b
         return b
-
-    def _build_commitment(self, side: int, ctn: int, ours: int, theirs: int, live: list, keys, feerate: int):
-        holder_is_us = side == LOCAL
-        htlcs = [
-            Htlc(r.htlc_id, r.amount_msat, r.payment_hash, r.cltv_expiry, r.outbound == holder_is_us) for r in live
-        ]
-        ctx = bolt3.build_commitment_tx(
-            funding_outpoint=self.funding_outpoint,
-            funding_amount_sat=self.funding_satoshis,
-            keys=keys,
-            to_local_msat=ours if holder_is_us else theirs,
-            to_remote_msat=theirs if holder_is_us else ours,
-            htlcs=htlcs,
-            feerate_per_kw=feerate,
-            dust_limit_sat=(self.local_config if holder_is_us else self.remote_config).dust_limit_satoshis,
-            to_self_delay=(self.remote_config if holder_is_us else self.local_config).to_self_delay,
-            local_is_opener=self.is_opener == holder_is_us,
-            anchors=self.anchors,
-            commitment_number=ctn,
-            obscure_factor=self.obscure_factor,
-        )
-        return ctx
-
-    def _htlc_vouts(self, ctx) -> list[tuple[int, Htlc]]:
-        return [(vout, o.htlc) for vout, o in enumerate(ctx.outputs) if o.htlc is not None]
 
     def _sign_remote_commitment(self, ctn: int) -> tuple[Message, object]:
         """Sign their commitment ``ctn`` and its HTLC txs: (commitment_signed, CommitmentTx)."""
@@ -820,7 +695,7 @@ class Channel:
         )
         return msg, b.ctx
 
-    def _remote_signatures(self, b: _Built) -> tuple[bytes, tuple]:
+    def _remote_signatures(self, b: BuiltCommitment) -> tuple[bytes, tuple]:
         """Our signatures (compact) on their commitment ``b`` and on its HTLC txs (RFC 6979:
         the same every time, so ``b`` keeps them)."""
         ctx, keys = b.ctx, b.keys
@@ -867,7 +742,7 @@ class Channel:
             our_sig, their_sig, self.secrets.funding_pubkey, self.remote_basepoints.funding_pubkey
         )
         tx = ctx.tx.with_witness(0, witness)
-        vouts = self._htlc_vouts(ctx)
+        vouts = commitment_tx.htlc_vouts(ctx)
         htlc_key = self._htlc_privkey(keys.per_commitment_point) if vouts else None
         feerate = self.feerate(LOCAL, ctn)
         txid = ctx.tx.txid()
@@ -909,19 +784,6 @@ class Channel:
             )
         return tx, tuple(out)
 
-    def _htlc_tx(self, side: int, txid: bytes, vout: int, h, keys, feerate: int):
-        """The unsigned HTLC-success/timeout tx spending output ``vout`` of ``side``'s
-        commitment ``txid``: its to_self_delay is the one the other side asked of ``side``."""
-        return bolt3.build_htlc_tx(
-            commitment_txid=txid,
-            vout=vout,
-            htlc=h,
-            keys=keys,
-            to_self_delay=(self.remote_config if side == LOCAL else self.local_config).to_self_delay,
-            feerate_per_kw=feerate,
-            anchors=self.anchors,
-        )
-
     def _holder_update(self, built=None) -> ev.LatestHolderCommitment:
         """The monitor update for our latest commitment: the unsigned commitment and HTLC txs with
         the counterparty's (verified) signatures; the monitor signs them only if it needs them.
@@ -933,7 +795,7 @@ class Channel:
         else:
             ctx, keys, _cache, their_sig, htxs = built
         out = []
-        vouts = self._htlc_vouts(ctx)
+        vouts = commitment_tx.htlc_vouts(ctx)
         if vouts:
             outputs = ctx.outputs
             if htxs is None:
