@@ -11,7 +11,7 @@ from lncli.bitcoin.sighash import SIGHASH_ALL, SighashCache
 from lncli.bitcoin.tx import Transaction, TxIn, TxOut
 from lncli.errors import DecodeError
 from lncli.proto import commitment as bolt3
-from lncli.proto import commitment_tx
+from lncli.proto.commitment_tx import htlc_vouts
 from lncli.proto.wire import Message
 
 from lncli.channel import events as ev
@@ -224,7 +224,7 @@ class ClosingMixin:
             our_sig, their_sig, self.secrets.funding_pubkey, self.remote_basepoints.funding_pubkey
         )
         tx = ctx.tx.with_witness(0, witness)
-        vouts = commitment_tx.htlc_vouts(ctx)
+        vouts = htlc_vouts(ctx)
         htlc_key = self._htlc_privkey(keys.per_commitment_point) if vouts else None
         feerate = self.feerate(LOCAL, ctn)
         txid = ctx.tx.txid()

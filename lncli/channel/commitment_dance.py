@@ -14,7 +14,7 @@ from __future__ import annotations
 from lncli.bitcoin.ecdsa import compact_to_der, der_to_compact, sign, verify
 from lncli.errors import DecodeError
 from lncli.proto import commitment_tx
-from lncli.proto.commitment_tx import BuiltCommitment
+from lncli.proto.commitment_tx import BuiltCommitment, commitment_keys, htlc_vouts
 from lncli.proto.keys import derive_privkey, per_commitment_point
 from lncli.proto.shachain import ShachainError
 from lncli.proto.wire import Message
@@ -54,9 +54,9 @@ class CommitmentDanceMixin:
             while len(cache) > 8:
                 del cache[next(iter(cache))]  # the oldest
             if side == LOCAL:
-                keys = commitment_tx.commitment_keys(point, self.local_basepoints, self.remote_basepoints)
+                keys = commitment_keys(point, self.local_basepoints, self.remote_basepoints)
             else:
-                keys = commitment_tx.commitment_keys(point, self.remote_basepoints, self.local_basepoints)
+                keys = commitment_keys(point, self.remote_basepoints, self.local_basepoints)
             cache[(side, point)] = keys
         return keys
 
@@ -222,7 +222,7 @@ class CommitmentDanceMixin:
         else:
             ctx, keys, _cache, their_sig, htxs = built
         out = []
-        vouts = commitment_tx.htlc_vouts(ctx)
+        vouts = htlc_vouts(ctx)
         if vouts:
             outputs = ctx.outputs
             if htxs is None:
