@@ -201,3 +201,20 @@ class Pair:
         c = self.ch[side]
         ours, theirs, live = c.balances(LOCAL, c.local_ctn)
         return ours, theirs
+
+
+# ------------------------------------------------------------------------------- helpers of the tests
+
+
+def normal_pair(**kw) -> Pair:
+    p = Pair(**kw)
+    p.lock_in()
+    return p
+
+
+def names(p: Pair, side: str) -> list[str]:
+    return p.sent[side]
+
+
+def of_type(items, cls):
+    return [x for x in items if isinstance(x, cls)]

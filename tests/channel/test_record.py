@@ -1,4 +1,5 @@
-"""``Channel.record_json``: the exact text of ``json.dumps(to_record(), separators=(",", ":"))``
+"""The stored record (lncli/channel/record.py): ``to_record``/``from_record`` round trips, and
+``Channel.record_json``: the exact text of ``json.dumps(to_record(), separators=(",", ":"))``
 on the SAME channel object over a whole life (its caches must follow every change), and a
 reload gives the same text again."""
 
@@ -13,7 +14,7 @@ import pytest
 from lncli.channel.channel import Channel
 from lncli.channel.state import ChannelState
 
-from tests.channel.harness import A, B, ONION, Pair, phash, preimage, script_for
+from tests.channel.harness import A, B, ONION, Pair, normal_pair, phash, preimage, roundtrip, script_for
 
 
 def _dumps(c: Channel) -> str:
@@ -138,3 +139,14 @@ def test_old_record_loads_and_gives_the_same_text():
     old = json.dumps(p.ch[A].to_record())
     c = Channel.from_record(json.loads(old))
     assert c.record_json() == json.dumps(json.loads(old), separators=(",", ":"))
+
+
+def test_record_round_trip_is_stable():
+    p = normal_pair(push_msat=50_000_000, anchors=True)
+    p.call(A, "add_htlc", 1_000_000, phash(1), 500, ONION)
+    p.call(A, "send_commitment")
+    rec = p.ch[A].to_record()
+    again = roundtrip(p.ch[A]).to_record()
+    assert rec == again
+    with pytest.raises(ValueError):
+        Channel.from_record({**rec, "version": 99})
