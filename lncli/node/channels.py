@@ -1323,23 +1323,10 @@ def attach(node) -> ChannelManager:
     for name in CHANNEL_MESSAGES:
         handlers[name] = mgr.handle_message
     handlers["error"] = mgr.on_error
-    # follow the peer manager's connection hooks (looked up per connection)
-    pm = node.peers
-    ready, closed = pm._on_ready, pm._on_closed
+    from lncli.node.events import PeerClosed, PeerReady
 
-    def on_ready(peer) -> None:
-        ready(peer)
-        if pm.peers.get(peer.node_id) is peer:
-            mgr.peer_ready(peer)
-
-    def on_closed(peer) -> None:
-        current = pm.peers.get(peer.node_id) is peer
-        closed(peer)
-        if current and peer.node_id not in pm.peers:
-            mgr.peer_closed(peer)
-
-    pm._on_ready = on_ready
-    pm._on_closed = on_closed
+    node.events.subscribe(PeerReady, lambda event: mgr.peer_ready(event.peer))
+    node.events.subscribe(PeerClosed, lambda event: mgr.peer_closed(event.peer))
     node.channel_count_source = mgr.count
     if node.chain is not None:
         from lncli.monitor.store import MonitorStore

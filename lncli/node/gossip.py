@@ -572,15 +572,9 @@ def attach(node) -> Gossip:
     h["channel_announcement"] = gs.on_channel_announcement
     h["channel_update"] = gs.on_channel_update
     h["node_announcement"] = gs.on_node_announcement
-    pm = node.peers
-    ready = pm._on_ready
+    from lncli.node.events import PeerReady
 
-    def on_ready(peer) -> None:
-        ready(peer)
-        if pm.peers.get(peer.node_id) is peer:
-            gs.peer_ready(peer)
-
-    pm._on_ready = on_ready
+    node.events.subscribe(PeerReady, lambda event: gs.peer_ready(event.peer))
 
     async def graph() -> dict:
         return gs.view()

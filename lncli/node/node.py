@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lncli import __version__
+from lncli.node.events import EventBus
 from lncli.node.features import INIT_FEATURES, chain_hash
 from lncli.node.peers import PEER_MIGRATIONS, PeerManager, PeerStore, format_address
 from lncli.proto.transport import public_key
@@ -60,6 +61,7 @@ class Node:
         self.alias = settings.alias if settings.alias is not None else f"lncli-{self.node_id.hex()[2:10]}"
         self.color = settings.rgb if settings.rgb is not None else "#" + self.node_id.hex()[2:8]
         self.db = open_db(settings.netdir / DB_NAME, {"peers": PEER_MIGRATIONS})
+        self.events = EventBus()
         self.peers = PeerManager(
             self.node_key,
             chain_hash=chain_hash(settings.network),
@@ -70,6 +72,7 @@ class Node:
             ping_interval=settings.ping_interval,
             ping_timeout=settings.ping_timeout,
             reconnect_initial=settings.reconnect_initial,
+            events=self.events,
         )
         self.registry = Registry()
         self.rpc = RpcServer(socket_path(settings.netdir), self.registry)
