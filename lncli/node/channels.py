@@ -240,15 +240,15 @@ def _msg(name: str, **fields) -> Message:
 
 
 class ChannelManager:
-    def __init__(self, node, policy: LocalPolicy | None = None):
-        self.node = node
-        self.db = node.db
-        self.chain = node.chain  # ChainSync or None
-        self.network = node.settings.network
+    def __init__(self, db, settings, *, chain, peers, policy: LocalPolicy | None = None):
+        self.db = db
+        self.chain = chain  # ChainSync or None
+        self.peers = peers
+        self.network = settings.network
         from lncli.node.features import chain_hash
 
         self.chain_hash = chain_hash(self.network)
-        self.policy = policy if policy is not None else channel_policy(node.settings)
+        self.policy = policy if policy is not None else channel_policy(settings)
         from lncli.store.db import migrate
 
         migrate(self.db, COMPONENT, MIGRATIONS)
@@ -256,7 +256,7 @@ class ChannelManager:
         self.by_id: dict[bytes, Entry] = {}
         self.feerate_per_kw = 253
         self.dev_feerate: int | None = None  # regtest only: replaces the backend's estimate
-        conf = getattr(node.settings, "config", None)
+        conf = getattr(settings, "config", None)
         if conf is not None and conf.get("dev-feerate") is not None:
             if self.network != "regtest":
                 raise InputError(f"dev-feerate is a testing option, regtest only (this node is on {self.network})")
@@ -268,15 +268,39 @@ class ChannelManager:
             if not 0 <= ms <= 1000:
                 raise InputError(f"commit-delay={ms} must be between 0 and 1000 ms")
             self.commit_delay = ms / 1000
-        self.payments = None  # lncli.node.payments.Payments, set by attach
-        self.watcher = None  # lncli.monitor.watcher.ChainWatcher (None without a chain)
+        self.payments = None  # lncli.node.payments.Payments (use_payments)
         self._handed: dict[bytes, int] = {}  # channel_id -> last update handed to the watcher
         self._pending: list[_Pending] = []  # committed outcomes waiting for the next group write
         self._flush_handle: asyncio.Handle | None = None
         self._hold_timer: asyncio.TimerHandle | None = None  # bounds how long _holdable outcomes wait
         self._tasks: set[asyncio.Task] = set()
         self._unsubscribe = None
+        self.watcher = self._make_watcher()  # lncli.monitor.watcher.ChainWatcher (None without a chain)
         self._load()
+
+    def _make_watcher(self):
+        """The chain watcher of our channels' outputs (None without a chain)."""
+        if self.chain is None:
+            return None
+        from lncli.monitor.store import MonitorStore
+        from lncli.monitor.watcher import ChainWatcher
+
+        chain = self.chain
+        return ChainWatcher(
+            chain,
+            MonitorStore(self.db),
+            chain.backend.broadcast,
+            self.secrets_for_channel,
+            lambda: chain.wallet.new_address(False),
+            feerate_fn=chain.backend.estimate_feerate_per_kw,
+            on_action=self.on_monitor_action,
+        )
+
+    def use_payments(self, payments) -> None:
+        """The payments component (built after the manager, which it uses to offer HTLCs): the
+        manager settles incoming HTLCs and writes payment results through it (direct calls),
+        wakes a payer with a fulfill and recovers at start."""
+        self.payments = payments
 
     # ------------------------------------------------------------------ loading
 
@@ -469,7 +493,7 @@ class ChannelManager:
             return
         if not e.reestablished or any(p.entry.peer == e.peer and p.out.messages for p in self._pending):
             return
-        peer = self._peer(e.peer)
+        peer = self.peer(e.peer)
         if peer is None or peer.close_reason is not None:
             return
         self._send_to(e.peer, out.messages)
@@ -581,7 +605,7 @@ class ChannelManager:
                 self._rollback(e, durable=True)
                 if e.sent_ahead:
                     e.sent_ahead = False
-                    peer = self._peer(e.peer)
+                    peer = self.peer(e.peer)
                     if peer is not None:
                         peer.close("our state write failed after an update went ahead of it", abort=True)
             if self.watcher is not None:
@@ -779,8 +803,9 @@ class ChannelManager:
 
     # ------------------------------------------------------------------ sending
 
-    def _peer(self, node_id: bytes):
-        return self.node.peers.get(node_id)
+    def peer(self, node_id: bytes):
+        """The current connection to ``node_id`` (or None)."""
+        return self.peers.get(node_id)
 
     def _send(self, e: Entry, messages: list) -> None:
         self._send_to(e.peer, messages)
@@ -788,7 +813,7 @@ class ChannelManager:
     def _send_to(self, peer_id: bytes, messages: list) -> None:
         if not messages:
             return
-        peer = self._peer(peer_id)
+        peer = self.peer(peer_id)
         if peer is None or peer.close_reason is not None:
             return  # channel_reestablish retransmits what matters
         from lncli.node.peer import PeerError
@@ -799,7 +824,7 @@ class ChannelManager:
             pass
 
     def _send_error(self, peer_id: bytes, channel_id: bytes, text: str) -> None:
-        peer = self._peer(peer_id)
+        peer = self.peer(peer_id)
         if peer is None:
             return
         from lncli.node.peer import PeerError
@@ -895,7 +920,7 @@ class ChannelManager:
     async def open(self, peer_id: bytes, funding_satoshis: int, push_msat: int = 0, private: bool = False,
                    timeout: float = 60.0) -> Entry:
         """Open a channel (we fund it); returns once the funding tx is broadcast."""
-        peer = self._peer(peer_id)
+        peer = self.peer(peer_id)
         if peer is None or peer.close_reason is not None:
             raise RefusedError(f"not connected to {peer_id.hex()}: connect first (lncli connect)")
         if self.chain is None or self.chain.wallet is None:
@@ -923,8 +948,8 @@ class ChannelManager:
         e.watch_from = self.chain.height
         e.opened = asyncio.get_running_loop().create_future()
         self._insert(e)
-        if self.node.peers.store is not None and self.node.peers.store.get(peer_id) is not None:
-            self.node.peers.store.set_persistent(peer_id, True)
+        if self.peers.store is not None and self.peers.store.get(peer_id) is not None:
+            self.peers.store.set_persistent(peer_id, True)
         self._send(e, [open_msg])
         try:
             return await asyncio.wait_for(asyncio.shield(e.opened), timeout)
@@ -1041,7 +1066,7 @@ class ChannelManager:
         except Exception:  # noqa: BLE001 - as a handler's failure: state back, connection dropped
             log.exception("channel %s: committing a fulfill failed", e.channel_id.hex())
             self._rollback(e)
-            peer = self._peer(e.peer)
+            peer = self.peer(e.peer)
             if peer is not None:
                 peer.close("internal error committing a fulfill", abort=True)
 
@@ -1172,7 +1197,7 @@ class ChannelManager:
             return self.describe(e)
         if e.state == S.CLOSING:
             return self.describe(e)
-        peer = self._peer(e.peer)
+        peer = self.peer(e.peer)
         if peer is None or not e.reestablished:
             raise RefusedError(
                 f"the peer {e.peer.hex()} is not connected: a cooperative close needs it (or use --force)"
@@ -1231,7 +1256,7 @@ class ChannelManager:
     def describe(self, e: Entry) -> dict:
         ch = e.channel
         s = ch.summary()
-        peer = self._peer(e.peer)
+        peer = self.peer(e.peer)
         local = s.get("to_us_msat")
         remote = s.get("to_them_msat")
         if local is None:
@@ -1312,42 +1337,10 @@ def stored_channels(db) -> list[Channel]:
     return [Channel.from_record(json.loads(row[0])) for row in rows]
 
 
-# ---------------------------------------------------------------------- wiring
+# ---------------------------------------------------------------------- RPC
 
 
-def attach(node) -> ChannelManager:
-    from lncli.node import payments
-
-    mgr = ChannelManager(node)
-    handlers = node.peers.handlers
-    for name in CHANNEL_MESSAGES:
-        handlers[name] = mgr.handle_message
-    handlers["error"] = mgr.on_error
-    from lncli.node.events import PeerClosed, PeerReady
-
-    node.events.subscribe(PeerReady, lambda event: mgr.peer_ready(event.peer))
-    node.events.subscribe(PeerClosed, lambda event: mgr.peer_closed(event.peer))
-    node.channel_count_source = mgr.count
-    if node.chain is not None:
-        from lncli.monitor.store import MonitorStore
-        from lncli.monitor.watcher import ChainWatcher
-
-        chain = node.chain
-        mgr.watcher = ChainWatcher(
-            chain,
-            MonitorStore(node.db),
-            chain.backend.broadcast,
-            mgr.secrets_for_channel,
-            lambda: chain.wallet.new_address(False),
-            feerate_fn=chain.backend.estimate_feerate_per_kw,
-            on_action=mgr.on_monitor_action,
-        )
-    mgr.payments = payments.Payments(node, mgr)
-    register(node.registry, node, mgr)
-    return mgr
-
-
-def register(registry, node, mgr: ChannelManager) -> None:
+def register(registry, mgr: ChannelManager) -> None:
     from lncli.node.api import parse_node_id
 
     def _int(value, what: str, minimum: int = 0) -> int:
@@ -1413,4 +1406,4 @@ def register(registry, node, mgr: ChannelManager) -> None:
     registry.add("dev-setfeerate", dev_setfeerate)
 
 
-__all__ = ["ChannelManager", "Entry", "attach", "register", "channel_policy", "stored_channels", "MIGRATIONS", "CHANNEL_MESSAGES"]
+__all__ = ["ChannelManager", "Entry", "register", "channel_policy", "stored_channels", "MIGRATIONS", "CHANNEL_MESSAGES"]

@@ -43,6 +43,7 @@ import hashlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from lncli.channel import events as ev
@@ -127,13 +128,25 @@ def _row_json(row) -> dict:
 
 
 class Payments:
-    def __init__(self, node, manager):
-        self.node = node
-        self.manager = manager
-        self.db = node.db
-        self.invoices = node.invoices
-        self.node_key = node.node_key
-        self.network = node.settings.network
+    """Paying invoices and settling the HTLCs that pay ours. Built with what it uses: the
+    database, the channels (to offer HTLCs), forwarding (non-final onions, routes of payments
+    over several hops), the invoices, the node key, the network, ``height()`` (the best block's
+    height or None), lncli.conf (``config``, or None) and the gossip graph's owner (``gossip``,
+    or None: routes only over the invoice's hints)."""
+
+    def __init__(self, db, channels, forwarding, invoices, *, node_key: bytes, network: str,
+                 height: Callable[[], int | None], config=None, gossip=None):
+        from lncli.proto.transport import public_key
+
+        self.manager = channels
+        self.forwarding = forwarding
+        self.db = db
+        self.invoices = invoices
+        self.node_key = node_key
+        self.node_id = public_key(node_key)
+        self.network = network
+        self.block_height = height
+        self.gossip = gossip
         migrate(self.db, COMPONENT, MIGRATIONS)
         self._waiters: dict[tuple[bytes, int], asyncio.Future] = {}
         self._paid: list[tuple[bytes, int]] = []  # (payment_hash, amount) to mark paid after commit
@@ -144,20 +157,15 @@ class Payments:
         # onion sessions made ahead (prepare_sessions), by first hop; and the first hops to make for
         self._sessions: dict[bytes, OnionSession] = {}
         self._want_sessions: set[bytes] = set()
-        conf = getattr(node.settings, "config", None)
+        conf = config
         self.hold = bool(conf.get_int("dev-hold-htlcs", 0)) if conf is not None else False
         if self.hold and self.network != "regtest":
             raise InputError(f"dev-hold-htlcs is a testing option, regtest only (this node is on {self.network})")
-        register(node.registry, self)
-        from lncli.node import forwarding
-
-        self.forwarding = forwarding.Forwarding(node, manager, self)
-        forwarding.register(node.registry, self.forwarding)
 
     # ------------------------------------------------------------------ sending
 
     def _height(self) -> int:
-        h = self.node.block_height
+        h = self.block_height()
         if h is None:
             raise RefusedError("the node does not know the block height yet (no chain backend?)")
         return h
@@ -185,7 +193,7 @@ class Payments:
             amount = inv.amount_msat if amount_msat is None else amount_msat
         if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
             raise InputError("the amount must be a positive number of msat")
-        if inv.payee == self.node.node_id:
+        if inv.payee == self.node_id:
             raise RefusedError("this invoice is our own")
         ph = inv.payment_hash
         row = self.db.execute(
@@ -298,7 +306,7 @@ class Payments:
         from lncli.proto.onion import HopPayload, PaymentData
         from lncli.proto.scid import ShortChannelId
 
-        gossip = getattr(self.node, "gossip", None)
+        gossip = self.gossip
         edges = routing.graph_edges(gossip.graph) if gossip is not None else []
         idx = routing.index_edges(edges + routing.hint_edges(inv.route_hints, inv.payee))
         height = self._height()
@@ -317,7 +325,7 @@ class Payments:
                     ours.append(routing.LocalChannel(e.peer, int(ch.short_channel_id), max(outbound, 0),
                                                      ch.remote_config.htlc_minimum_msat))
             try:
-                route = routing.find_route(idx, self.node.node_id, inv.payee, amount, cltv, exclude=exclude, our_channels=ours)
+                route = routing.find_route(idx, self.node_id, inv.payee, amount, cltv, exclude=exclude, our_channels=ours)
             except routing.NoRouteError as exc:
                 if res is not None:
                     break
@@ -503,7 +511,7 @@ class Payments:
         if missing is not None:
             msg = encode_failure_message("invalid_onion_payload", {"type": missing, "offset": 0})
             return ch.fail_htlc(hid, create_failure(ss, msg))
-        height = self.node.block_height or 0
+        height = self.block_height() or 0
         pd = hp.payment_data
         if got is not None and got[3] == self.invoices.version:
             inv = got[2]  # read ahead by prepare, and no invoice changed since
