@@ -56,6 +56,7 @@ from lncli.channel.events import Outcome
 from lncli.channel.params import LocalPolicy
 from lncli.channel.state import ChannelState
 from lncli.errors import InputError, LncliError, RefusedError
+from lncli.node import events as nev
 from lncli.proto.wire import Message, ShortChannelId, encode_message
 from lncli.store.db import transaction
 
@@ -240,10 +241,11 @@ def _msg(name: str, **fields) -> Message:
 
 
 class ChannelManager:
-    def __init__(self, db, settings, *, chain, peers, policy: LocalPolicy | None = None):
+    def __init__(self, db, settings, *, chain, peers, events, policy: LocalPolicy | None = None):
         self.db = db
         self.chain = chain  # ChainSync or None
         self.peers = peers
+        self.events = events  # lncli.node.events.EventBus
         self.network = settings.network
         from lncli.node.features import chain_hash
 
@@ -656,9 +658,7 @@ class ChannelManager:
         latest: dict[int, _Pending] = {}
         for p in batch:
             latest[id(p.entry)] = p
-        paid = []
-        if self.payments is not None:
-            paid, self.payments._paid = self.payments._paid, []
+        paid = self.payments.take_paid() if self.payments is not None else []
         written = []
         with transaction(self.db) as conn:
             for p in latest.values():
@@ -759,11 +759,10 @@ class ChannelManager:
     async def on_monitor_action(self, channel_id: bytes, action) -> None:
         from lncli.monitor import monitor as mon
 
-        if isinstance(action, mon.PreimageLearned) and self.payments is not None:
-            self.payments.preimage_onchain(action.payment_hash, action.payment_preimage)
+        if isinstance(action, mon.PreimageLearned):
+            self.events.emit(nev.PreimageOnChain(action.payment_hash, action.payment_preimage))
         if isinstance(action, mon.Resolved):
-            if self.payments is not None:
-                self.payments.channel_resolved(channel_id)
+            self.events.emit(nev.ChannelResolved(channel_id))
             e = next((x for x in self.entries if x.channel_id == channel_id), None)
             if e is not None and e.state == S.FORCE_CLOSING:
                 e.channel.mark_closed()
@@ -837,8 +836,15 @@ class ChannelManager:
     # ------------------------------------------------------------------ events
 
     def _act(self, e: Entry, events: list) -> None:
+        """After the write of an outcome: act on its events."""
+        results = None  # the fulfills and fails of HTLCs we offered, told in one HtlcResults
         for event in events:
-            if isinstance(event, ev.FundingRequired):
+            if isinstance(event, (ev.HtlcFulfilled, ev.HtlcFailed)):
+                if results is None:
+                    results = [event]
+                else:
+                    results.append(event)
+            elif isinstance(event, ev.FundingRequired):
                 self._spawn(self._build_funding(e, event))
             elif isinstance(event, ev.BroadcastFunding):
                 self._spawn(self._broadcast_funding(e))
@@ -846,12 +852,13 @@ class ChannelManager:
                 pass  # every block is scanned for the funding txid of every channel
             elif isinstance(event, ev.ChannelReady):
                 log.info("channel %s ready (%s)", e.channel_id.hex(), event.short_channel_id)
+                self.events.emit(nev.ChannelReady(e, event.short_channel_id))
             elif isinstance(event, (ev.BroadcastClosing, ev.BroadcastCommitment)):
                 self._spawn(self._broadcast(e.closing_tx, "closing" if isinstance(event, ev.BroadcastClosing) else "commitment"))
                 if e.closed is not None and not e.closed.done():
                     e.closed.set_result(e.closing_txid)
-        if self.payments is not None:
-            self.payments.after_commit(e, events)
+        if results is not None:
+            self.events.emit(nev.HtlcResults(e, results))
 
     async def _build_funding(self, e: Entry, req: ev.FundingRequired) -> None:
         ch = e.channel

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lncli import __version__
-from lncli.node.events import EventBus, PeerClosed, PeerReady
+from lncli.node.events import ChannelResolved, EventBus, HtlcResults, PeerClosed, PeerReady, PreimageOnChain
 from lncli.node.features import INIT_FEATURES, chain_hash
 from lncli.node.peers import PEER_MIGRATIONS, PeerManager, PeerStore, format_address
 from lncli.proto.transport import public_key
@@ -83,7 +83,7 @@ class Node:
 
         self.chain = chainsync.open_chain(settings, seed)  # None without a config: no chain view
         self.invoices = invoices.InvoiceStore(self.db, self.node_key, settings.network)
-        self.channels = ChannelManager(self.db, settings, chain=self.chain, peers=self.peers)
+        self.channels = ChannelManager(self.db, settings, chain=self.chain, peers=self.peers, events=self.events)
         self.forwarding = forwarding.Forwarding(self.db, self.channels, height=lambda: self.block_height, config=settings.config)
         self.gossip = gossip.Gossip(self, self.channels, self.forwarding)
         self.payments = payments.Payments(
@@ -98,6 +98,9 @@ class Node:
         ev.subscribe(PeerReady, lambda event: self.channels.peer_ready(event.peer))  # channel_reestablish first
         ev.subscribe(PeerReady, lambda event: self.gossip.peer_ready(event.peer))
         ev.subscribe(PeerClosed, lambda event: self.channels.peer_closed(event.peer))
+        ev.subscribe(HtlcResults, self.payments.on_htlc_results)  # payments, then forwards (through payments)
+        ev.subscribe(PreimageOnChain, lambda event: self.payments.preimage_onchain(event.payment_hash, event.payment_preimage))
+        ev.subscribe(ChannelResolved, lambda event: self.payments.channel_resolved(event.channel_id))
         # Peer messages.
         handlers = self.peers.handlers
         for name in CHANNEL_MESSAGES:

@@ -433,6 +433,10 @@ class Payments:
             return True
         return False
 
+    def on_htlc_results(self, event) -> None:
+        """:class:`lncli.node.events.HtlcResults`: the fulfills and fails of our HTLCs are on disk."""
+        self.after_commit(event.entry, event.results)
+
     def after_commit(self, e, events: list) -> None:
         others = self._not_ours(e.channel_id, events)
         for event in events:
@@ -578,6 +582,12 @@ class Payments:
             if len(self._peeled) >= 4096:  # bounded: forget the oldest
                 self._peeled.pop(next(iter(self._peeled)))
             self._peeled[key] = (rec.onion_routing_packet, peeled, inv, version)
+
+    def take_paid(self) -> list[tuple[bytes, int]]:
+        """The invoices of HTLCs fulfilled since the last channel write, to mark paid in the next
+        one (:meth:`write_paid`); forgotten here."""
+        paid, self._paid = self._paid, []
+        return paid
 
     def write_paid(self, conn, paid: list[tuple[bytes, int]]) -> None:
         """Mark paid, in the channel's transaction, the invoices of HTLCs fulfilled in it:
