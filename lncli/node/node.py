@@ -78,7 +78,7 @@ class Node:
         self.registry = Registry()
         self.rpc = RpcServer(socket_path(settings.netdir), self.registry)
         # The components, each built with what it uses (a later one uses earlier ones).
-        from lncli.node import chainsync, channels, forwarding, gossip, invoices, payments
+        from lncli.node import chainsync, channel_rpc, forwarding, gossip, invoices, payments
         from lncli.node.channels import CHANNEL_MESSAGES, ChannelManager
 
         self.chain = chainsync.open_chain(settings, seed)  # None without a config: no chain view
@@ -112,7 +112,7 @@ class Node:
         invoices.register(self.registry, self.invoices, self.channels.route_hints)
         payments.register(self.registry, self.payments)
         forwarding.register(self.registry, self.forwarding)
-        channels.register(self.registry, self.channels)
+        channel_rpc.register(self.registry, self.channels)
         gossip.register(self.registry, self.gossip)
         self._stop = asyncio.Event()
         self._register_default_handlers()

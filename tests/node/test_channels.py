@@ -11,11 +11,19 @@ import pytest
 from lncli.channel.state import ChannelState
 from lncli.config import Config
 from lncli.errors import LncliError, RefusedError
+from lncli.node.commits import ChannelStore
 from lncli.node.node import Node, NodeSettings
 from lncli.proto.wire import default_schema
 from lncli.wallet.fund import fund
 
 S = ChannelState
+
+
+class FailingStore(ChannelStore):
+    """A store whose every write fails, as a full or broken disk would."""
+
+    def transaction(self):
+        raise OSError("disk I/O error (test)")
 
 
 def settings(tmp_path, name: str, port: int = 0) -> NodeSettings:
@@ -288,16 +296,14 @@ def test_an_add_goes_ahead_of_its_write_and_a_failed_write_drops_it(tmp_path):
             await until(lambda: chan(a, b)["pending_htlcs"] == 0 and chan(b, a)["pending_htlcs"] == 0, what="settled")
 
             # the write after an add that went ahead fails: the peer is dropped and forgets it
-            def failing(batch):
-                raise OSError("disk I/O error (test)")
-
-            a.channels._write = failing
+            store = a.channels.commits.store
+            a.channels.commits.store = FailingStore(a.db)
             out = ea.channel.add_htlc(60_000, b"\x11" * 32, a.chain.height + 40, b"\x00" + b"\x02" * 1365)
             a.channels.send_ahead(ea, out)
             assert ea.sent_ahead and not out.messages
             a.channels.commit(ea, out)
             await until(lambda: not eb.reestablished or not ea.reestablished, what="the disconnect")
-            del a.channels._write
+            a.channels.commits.store = store
             await until(lambda: ea.reestablished and eb.reestablished, what="reestablish")
             assert not ea.channel.offered and not eb.channel.received
             assert not ea.sent_ahead
