@@ -86,11 +86,7 @@ class Node:
         self.channels = ChannelManager(self.db, settings, chain=self.chain, peers=self.peers, events=self.events)
         self.forwarding = forwarding.Forwarding(self.db, self.channels, height=lambda: self.block_height, config=settings.config)
         self.gossip = gossip.Gossip(self, self.channels, self.forwarding)
-        self.payments = payments.Payments(
-            self.db, self.channels, self.forwarding, self.invoices,
-            node_key=self.node_key, network=settings.network, height=lambda: self.block_height,
-            config=settings.config, gossip=self.gossip,
-        )
+        self.payments = payments.Payments(self, self.channels, self.forwarding, self.invoices, gossip=self.gossip)
         # the one cycle: payments offer HTLCs through the channels, which settle through payments
         self.channels.use_payments(self.payments)
         # What each tells the others (subscribers run in this order, synchronously).

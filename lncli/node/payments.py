@@ -43,7 +43,6 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from lncli.channel import events as ev
@@ -128,25 +127,22 @@ def _row_json(row) -> dict:
 
 
 class Payments:
-    """Paying invoices and settling the HTLCs that pay ours. Built with what it uses: the
-    database, the channels (to offer HTLCs), forwarding (non-final onions, routes of payments
-    over several hops), the invoices, the node key, the network, ``height()`` (the best block's
-    height or None), lncli.conf (``config``, or None) and the gossip graph's owner (``gossip``,
-    or None: routes only over the invoice's hints)."""
+    """Paying invoices and settling the HTLCs that pay ours. Built with what it uses: ``node``
+    for the node's own identity, settings, database and best block height (``node_id``,
+    ``node_key``, ``settings``, ``db``, ``block_height``: nothing of its other components), the
+    channels (to offer HTLCs), forwarding (non-final onions, routes over several hops), the
+    invoices and the gossip graph's owner (``gossip``, or None: routes only over the invoice's
+    hints)."""
 
-    def __init__(self, db, channels, forwarding, invoices, *, node_key: bytes, network: str,
-                 height: Callable[[], int | None], config=None, gossip=None):
-        from lncli.proto.transport import public_key
-
+    def __init__(self, node, channels, forwarding, invoices, gossip=None):
+        self.node = node
         self.manager = channels
         self.forwarding = forwarding
-        self.db = db
-        self.invoices = invoices
-        self.node_key = node_key
-        self.node_id = public_key(node_key)
-        self.network = network
-        self.block_height = height
         self.gossip = gossip
+        self.db = node.db
+        self.invoices = invoices
+        self.node_key = node.node_key
+        self.network = node.settings.network
         migrate(self.db, COMPONENT, MIGRATIONS)
         self._waiters: dict[tuple[bytes, int], asyncio.Future] = {}
         self._paid: list[tuple[bytes, int]] = []  # (payment_hash, amount) to mark paid after commit
@@ -157,7 +153,7 @@ class Payments:
         # onion sessions made ahead (prepare_sessions), by first hop; and the first hops to make for
         self._sessions: dict[bytes, OnionSession] = {}
         self._want_sessions: set[bytes] = set()
-        conf = config
+        conf = getattr(node.settings, "config", None)
         self.hold = bool(conf.get_int("dev-hold-htlcs", 0)) if conf is not None else False
         if self.hold and self.network != "regtest":
             raise InputError(f"dev-hold-htlcs is a testing option, regtest only (this node is on {self.network})")
@@ -165,7 +161,7 @@ class Payments:
     # ------------------------------------------------------------------ sending
 
     def _height(self) -> int:
-        h = self.block_height()
+        h = self.node.block_height
         if h is None:
             raise RefusedError("the node does not know the block height yet (no chain backend?)")
         return h
@@ -193,7 +189,7 @@ class Payments:
             amount = inv.amount_msat if amount_msat is None else amount_msat
         if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
             raise InputError("the amount must be a positive number of msat")
-        if inv.payee == self.node_id:
+        if inv.payee == self.node.node_id:
             raise RefusedError("this invoice is our own")
         ph = inv.payment_hash
         row = self.db.execute(
@@ -325,7 +321,7 @@ class Payments:
                     ours.append(routing.LocalChannel(e.peer, int(ch.short_channel_id), max(outbound, 0),
                                                      ch.remote_config.htlc_minimum_msat))
             try:
-                route = routing.find_route(idx, self.node_id, inv.payee, amount, cltv, exclude=exclude, our_channels=ours)
+                route = routing.find_route(idx, self.node.node_id, inv.payee, amount, cltv, exclude=exclude, our_channels=ours)
             except routing.NoRouteError as exc:
                 if res is not None:
                     break
@@ -515,7 +511,7 @@ class Payments:
         if missing is not None:
             msg = encode_failure_message("invalid_onion_payload", {"type": missing, "offset": 0})
             return ch.fail_htlc(hid, create_failure(ss, msg))
-        height = self.block_height() or 0
+        height = self.node.block_height or 0
         pd = hp.payment_data
         if got is not None and got[3] == self.invoices.version:
             inv = got[2]  # read ahead by prepare, and no invoice changed since
