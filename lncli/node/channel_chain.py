@@ -47,7 +47,9 @@ FEERATE_FLOOR = 253
 
 
 class ChainEvents:
-    """Blocks, funding and fees for the channel manager."""
+    """Blocks, funding and fees for the channel manager. Uses the manager's ``by_id``/``entries``,
+    ``chain``, ``db`` (the scanned height), ``commit``/``commits`` (lncli.node.commits),
+    ``fail_channel`` and its sending and task helpers."""
 
     async def on_block(self, block) -> None:
         height = block.height

@@ -44,9 +44,14 @@ def _next_iteration() -> asyncio.Future:
 
 
 class MessageDispatch:
-    """The message routing of the channel manager."""
+    """The message routing of the channel manager. Uses the manager's ``by_id``/``entries``,
+    ``commit`` (lncli.node.commits), ``payments``, ``chain``, and its sending helpers."""
 
     def handle_message(self, peer, msg: Message):
+        """One channel message of a peer's read (the peer calls this for each, in order): find
+        the channel, let it handle the message, commit the outcome. Returns None, a coroutine
+        (open_channel), or a done future that makes the peer handle the rest of its read in a
+        task of its own (after a fulfill that woke a payer)."""
         name = msg.name
         if name == "open_channel":
             if bytes(msg.chain_hash) != self.chain_hash:
