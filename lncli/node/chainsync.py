@@ -316,10 +316,9 @@ def open_node_backend(settings):
     return open_backend(env)
 
 
-def attach(node) -> ChainSync | None:
-    """Give ``node`` a chain view when its settings carry a config (``None`` otherwise: a node
-    built without one, as in unit tests, has no chain). Registers the RPC methods either way."""
-    settings = node.settings
+def open_chain(settings, seed: bytes) -> ChainSync | None:
+    """The chain view of a node with these settings and wallet seed when its settings carry a
+    config (``None`` otherwise: a node built without one, as in unit tests, has no chain)."""
     sync: ChainSync | None = None
     if getattr(settings, "config", None) is not None:
         from lncli.chain.backend import backend_kind
@@ -329,13 +328,11 @@ def attach(node) -> ChainSync | None:
         interval = getattr(settings, "poll_interval", None) or DEFAULT_POLL_INTERVAL[kind]
         backend = open_node_backend(settings)
         try:
-            wallet = Wallet(wallet_path(settings.netdir), settings.network, node.seed, backend)
+            wallet = Wallet(wallet_path(settings.netdir), settings.network, seed, backend)
         except BaseException:
             backend.close()
             raise
         sync = ChainSync(backend, wallet=wallet, poll_interval=interval)
-        node.block_height_source = lambda: sync.height
-    register(node.registry, sync)
     return sync
 
 
@@ -355,4 +352,4 @@ def register(registry, sync: ChainSync | None) -> None:
     registry.add("walletbalance", walletbalance)
 
 
-__all__ = ["ChainSync", "attach", "register", "open_node_backend", "DEFAULT_POLL_INTERVAL"]
+__all__ = ["ChainSync", "open_chain", "register", "open_node_backend", "DEFAULT_POLL_INTERVAL"]

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from lncli.channel import events as ev
 from lncli.channel.channel import ChannelError
@@ -126,13 +127,15 @@ def hint_route(manager, inv):
 
 
 class Forwarding:
-    def __init__(self, node, manager, payments):
-        self.node = node
-        self.manager = manager
-        self.payments = payments
-        self.db = node.db
+    """Forwarding HTLCs over the node's channels (``channels``), with the policy of lncli.conf
+    (``config``, or None: the defaults); ``height()`` is the best block's height (or None)."""
+
+    def __init__(self, db, channels, *, height: Callable[[], int | None], config=None):
+        self.manager = channels
+        self.block_height = height
+        self.db = db
         migrate(self.db, COMPONENT, MIGRATIONS)
-        conf = getattr(node.settings, "config", None)
+        conf = config
         get = (lambda k, d: conf.get_int(k, d)) if conf is not None else (lambda k, d: d)
         self.fee_base_msat = get("fee-base-msat", FEE_BASE_MSAT)
         self.fee_per_millionth = get("fee-per-millionth", FEE_PER_MILLIONTH)
@@ -182,7 +185,7 @@ class Forwarding:
         out_e = None
         for cand in self.manager.by_id.values():
             if cand.channel.short_channel_id == scid and cand.state == ChannelState.NORMAL and cand.reestablished:
-                peer = self.manager._peer(cand.peer)
+                peer = self.manager.peer(cand.peer)
                 if peer is not None and peer.close_reason is None:
                     out_e = cand
                     break
@@ -194,7 +197,7 @@ class Forwarding:
             return self._local_fail(e, event, ss, "fee_insufficient", {"htlc_msat": event.amount_msat}, scid)
         if event.cltv_expiry < out_cltv + self.cltv_expiry_delta:
             return self._local_fail(e, event, ss, "incorrect_cltv_expiry", {"cltv_expiry": event.cltv_expiry}, scid)
-        height = self.node.block_height or 0
+        height = self.block_height() or 0
         if out_cltv <= height + EXPIRY_TOO_SOON:
             return self._local_fail(e, event, ss, "expiry_too_soon", {}, scid)
         if out_cltv > height + EXPIRY_TOO_FAR:

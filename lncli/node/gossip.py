@@ -171,8 +171,14 @@ def _key(msg) -> bytes:
 
 
 class Gossip:
-    def __init__(self, node):
+    """The gossip graph and our channels' announcements. ``node`` gives the identity (key, alias,
+    color), the peers, the chain and the database; ``channels`` (a ChannelManager, or None) the
+    channels to announce; ``forwarding`` (or None) the fee policy our channel_updates publish."""
+
+    def __init__(self, node, channels=None, forwarding=None):
         self.node = node
+        self.channels = channels
+        self.forwarding = forwarding
         self.db = node.db
         migrate(self.db, COMPONENT, MIGRATIONS)
         from lncli.node.features import INIT_FEATURES, chain_hash
@@ -300,7 +306,7 @@ class Gossip:
 
     def tick(self) -> None:
         """Idempotent: send what each of our channels owes its peer now."""
-        mgr = getattr(self.node, "channels", None)
+        mgr = self.channels
         if mgr is None:
             return
         from lncli.channel.state import ChannelState
@@ -388,7 +394,7 @@ class Gossip:
     def policy(self) -> tuple[int, int, int]:
         """(fee_base_msat, fee_proportional_millionths, cltv_expiry_delta): the forwarding
         component's (lncli.node.forwarding, configured in lncli.conf) when it is there, else ours."""
-        fwd = getattr(getattr(getattr(self.node, "channels", None), "payments", None), "forwarding", None)
+        fwd = self.forwarding
         if fwd is not None:
             return fwd.fee_base_msat, fwd.fee_per_millionth, fwd.cltv_expiry_delta
         return FEE_BASE_MSAT, FEE_PROPORTIONAL_MILLIONTHS, CLTV_EXPIRY_DELTA
@@ -411,7 +417,7 @@ class Gossip:
     # ------------------------------------------------------------------ handlers
 
     def on_announcement_signatures(self, peer, msg) -> None:
-        mgr = self.node.channels
+        mgr = self.channels
         e = mgr.by_id.get(msg.channel_id)
         if e is None or e.peer != peer.node_id or e.private or e.channel.short_channel_id is None:
             log.info("peer %s: announcement_signatures for an unknown or private channel: ignored", peer.short_id)
@@ -520,7 +526,7 @@ class Gossip:
                 self._flood(upd.to_bytes(), peer)
 
     def _private_update(self, peer, upd: g.ChannelUpdate) -> None:
-        mgr = self.node.channels
+        mgr = self.channels
         scid = upd.short_channel_id.to_int()
         for e in mgr.by_id.values():
             if e.peer == peer.node_id and e.channel.short_channel_id is not None and int(e.channel.short_channel_id) == scid:
@@ -565,32 +571,25 @@ class Gossip:
         }
 
 
-def attach(node) -> Gossip:
-    gs = Gossip(node)
-    h = node.peers.handlers
-    h["announcement_signatures"] = gs.on_announcement_signatures
-    h["channel_announcement"] = gs.on_channel_announcement
-    h["channel_update"] = gs.on_channel_update
-    h["node_announcement"] = gs.on_node_announcement
-    pm = node.peers
-    ready = pm._on_ready
-
-    def on_ready(peer) -> None:
-        ready(peer)
-        if pm.peers.get(peer.node_id) is peer:
-            gs.peer_ready(peer)
-
-    pm._on_ready = on_ready
-
+def register(registry, gs: Gossip) -> None:
     async def graph() -> dict:
         return gs.view()
 
-    node.registry.add("graph", graph)
-    return gs
+    registry.add("graph", graph)
+
+
+def handlers(gs: Gossip) -> dict:
+    """The peer message handlers of gossip."""
+    return {
+        "announcement_signatures": gs.on_announcement_signatures,
+        "channel_announcement": gs.on_channel_announcement,
+        "channel_update": gs.on_channel_update,
+        "node_announcement": gs.on_node_announcement,
+    }
 
 
 __all__ = [
-    "Gossip", "attach", "ANNOUNCE_DEPTH", "FEE_BASE_MSAT", "FEE_PROPORTIONAL_MILLIONTHS", "CLTV_EXPIRY_DELTA",
+    "Gossip", "register", "handlers", "ANNOUNCE_DEPTH", "FEE_BASE_MSAT", "FEE_PROPORTIONAL_MILLIONTHS", "CLTV_EXPIRY_DELTA",
     "unsigned_channel_announcement", "announcement_signatures", "check_announcement_signatures",
     "complete_announcement", "signed_channel_update", "signed_node_announcement", "encode_addresses",
 ]

@@ -320,17 +320,6 @@ class InvoiceStore:
 # -- wiring into the node ---------------------------------------------------------------------
 
 
-def attach(node) -> InvoiceStore:
-    store = InvoiceStore(node.db, node.node_key, node.settings.network)
-
-    def hints():
-        mgr = getattr(node, "channels", None)  # attached after the invoices
-        return mgr.route_hints() if mgr is not None else []
-
-    register(node.registry, store, hints)
-    return store
-
-
 def register(registry, store: InvoiceStore, hints: Callable[[], Sequence] | None = None) -> None:
     """``hints`` gives the route hints of the node's private channels
     (:meth:`lncli.node.channels.ChannelManager.route_hints`); the ``invoice`` method adds them
@@ -368,7 +357,6 @@ def register(registry, store: InvoiceStore, hints: Callable[[], Sequence] | None
 __all__ = [
     "InvoiceStore",
     "InvoiceRecord",
-    "attach",
     "register",
     "OK",
     "INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS",

@@ -1,9 +1,10 @@
 """The node: wires the key, the database, the peer manager and the control API together.
 
 :class:`Node` holds the components and nothing else; each does its own job (``PeerManager`` the
-connections, ``RpcServer`` the socket, :mod:`lncli.node.api` the methods). Later components
-(channels, payments, the chain watcher) attach the same way: own a part, register RPC methods
-and message handlers.
+connections, ``RpcServer`` the socket, :mod:`lncli.node.api` the methods, the chain view,
+invoices, channels, forwarding, gossip, payments). :meth:`Node.__init__` builds each with what it
+uses, in order, subscribes them to each other's events (:mod:`lncli.node.events`), and registers
+their message handlers and RPC methods.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lncli import __version__
+from lncli.node.events import ChannelResolved, EventBus, HtlcResults, PeerClosed, PeerReady, PreimageOnChain
 from lncli.node.features import INIT_FEATURES, chain_hash
 from lncli.node.peers import PEER_MIGRATIONS, PeerManager, PeerStore, format_address
 from lncli.proto.transport import public_key
@@ -60,6 +62,7 @@ class Node:
         self.alias = settings.alias if settings.alias is not None else f"lncli-{self.node_id.hex()[2:10]}"
         self.color = settings.rgb if settings.rgb is not None else "#" + self.node_id.hex()[2:8]
         self.db = open_db(settings.netdir / DB_NAME, {"peers": PEER_MIGRATIONS})
+        self.events = EventBus()
         self.peers = PeerManager(
             self.node_key,
             chain_hash=chain_hash(settings.network),
@@ -70,23 +73,43 @@ class Node:
             ping_interval=settings.ping_interval,
             ping_timeout=settings.ping_timeout,
             reconnect_initial=settings.reconnect_initial,
+            events=self.events,
         )
         self.registry = Registry()
         self.rpc = RpcServer(socket_path(settings.netdir), self.registry)
-        # Hook for lncli.chain: a callable returning the height of the best block seen (or None).
-        self.block_height_source: Callable[[], int | None] | None = None
-        # Hook for the channel code: a callable returning the number of channels.
-        self.channel_count_source: Callable[[], int] | None = None
-        from lncli.node import chainsync, invoices
+        # The components, each built with what it uses (a later one uses earlier ones).
+        from lncli.node import chainsync, channel_rpc, forwarding, gossip, invoices, payments
+        from lncli.node.channels import CHANNEL_MESSAGES, ChannelManager
 
-        self.chain = chainsync.attach(self)  # sets block_height_source; None without a config
-        self.invoices = invoices.attach(self)
-        from lncli.node import channels
-
-        self.channels = channels.attach(self)
-        from lncli.node import gossip
-
-        self.gossip = gossip.attach(self)
+        self.chain = chainsync.open_chain(settings, seed)  # None without a config: no chain view
+        self.invoices = invoices.InvoiceStore(self.db, self.node_key, settings.network)
+        self.channels = ChannelManager(self.db, settings, chain=self.chain, peers=self.peers, events=self.events)
+        self.forwarding = forwarding.Forwarding(self.db, self.channels, height=lambda: self.block_height, config=settings.config)
+        self.gossip = gossip.Gossip(self, self.channels, self.forwarding)
+        self.payments = payments.Payments(self, self.channels, self.forwarding, self.invoices, gossip=self.gossip)
+        # the one cycle: payments offer HTLCs through the channels, which settle through payments
+        self.channels.use_payments(self.payments)
+        # What each tells the others (subscribers run in this order, synchronously).
+        ev = self.events
+        ev.subscribe(PeerReady, lambda event: self.channels.peer_ready(event.peer))  # channel_reestablish first
+        ev.subscribe(PeerReady, lambda event: self.gossip.peer_ready(event.peer))
+        ev.subscribe(PeerClosed, lambda event: self.channels.peer_closed(event.peer))
+        ev.subscribe(HtlcResults, self.payments.on_htlc_results)  # payments, then forwards (through payments)
+        ev.subscribe(PreimageOnChain, lambda event: self.payments.preimage_onchain(event.payment_hash, event.payment_preimage))
+        ev.subscribe(ChannelResolved, lambda event: self.payments.channel_resolved(event.channel_id))
+        # Peer messages.
+        handlers = self.peers.handlers
+        for name in CHANNEL_MESSAGES:
+            handlers[name] = self.channels.handle_message
+        handlers["error"] = self.channels.on_error
+        handlers.update(gossip.handlers(self.gossip))
+        # RPC methods.
+        chainsync.register(self.registry, self.chain)
+        invoices.register(self.registry, self.invoices, self.channels.route_hints)
+        payments.register(self.registry, self.payments)
+        forwarding.register(self.registry, self.forwarding)
+        channel_rpc.register(self.registry, self.channels)
+        gossip.register(self.registry, self.gossip)
         self._stop = asyncio.Event()
         self._register_default_handlers()
 
@@ -137,7 +160,8 @@ class Node:
 
     @property
     def block_height(self) -> int | None:
-        return self.block_height_source() if self.block_height_source is not None else None
+        """The height of the best block seen (None without a chain view)."""
+        return self.chain.height if self.chain is not None else None
 
     def uris(self) -> list[str]:
         return [f"{self.node_id.hex()}@{format_address(h, p)}" for h, p in self.peers.listen_addresses]
@@ -151,7 +175,7 @@ class Node:
             "network": self.settings.network,
             "block_height": self.block_height,
             "num_peers": len(self.peers.peers),
-            "num_channels": self.channel_count_source() if self.channel_count_source is not None else 0,
+            "num_channels": self.channels.count(),
             "features": INIT_FEATURES.names(),
             "version": __version__,
         }

@@ -127,11 +127,20 @@ def _row_json(row) -> dict:
 
 
 class Payments:
-    def __init__(self, node, manager):
+    """Paying invoices and settling the HTLCs that pay ours. Built with what it uses: ``node``
+    for the node's own identity, settings, database and best block height (``node_id``,
+    ``node_key``, ``settings``, ``db``, ``block_height``: nothing of its other components), the
+    channels (to offer HTLCs), forwarding (non-final onions, routes over several hops), the
+    invoices and the gossip graph's owner (``gossip``, or None: routes only over the invoice's
+    hints)."""
+
+    def __init__(self, node, channels, forwarding, invoices, gossip=None):
         self.node = node
-        self.manager = manager
+        self.manager = channels
+        self.forwarding = forwarding
+        self.gossip = gossip
         self.db = node.db
-        self.invoices = node.invoices
+        self.invoices = invoices
         self.node_key = node.node_key
         self.network = node.settings.network
         migrate(self.db, COMPONENT, MIGRATIONS)
@@ -148,11 +157,6 @@ class Payments:
         self.hold = bool(conf.get_int("dev-hold-htlcs", 0)) if conf is not None else False
         if self.hold and self.network != "regtest":
             raise InputError(f"dev-hold-htlcs is a testing option, regtest only (this node is on {self.network})")
-        register(node.registry, self)
-        from lncli.node import forwarding
-
-        self.forwarding = forwarding.Forwarding(node, manager, self)
-        forwarding.register(node.registry, self.forwarding)
 
     # ------------------------------------------------------------------ sending
 
@@ -298,7 +302,7 @@ class Payments:
         from lncli.proto.onion import HopPayload, PaymentData
         from lncli.proto.scid import ShortChannelId
 
-        gossip = getattr(self.node, "gossip", None)
+        gossip = self.gossip
         edges = routing.graph_edges(gossip.graph) if gossip is not None else []
         idx = routing.index_edges(edges + routing.hint_edges(inv.route_hints, inv.payee))
         height = self._height()
@@ -424,6 +428,10 @@ class Payments:
             self.reported.add(key)
             return True
         return False
+
+    def on_htlc_results(self, event) -> None:
+        """:class:`lncli.node.events.HtlcResults`: the fulfills and fails of our HTLCs are on disk."""
+        self.after_commit(event.entry, event.results)
 
     def after_commit(self, e, events: list) -> None:
         others = self._not_ours(e.channel_id, events)
@@ -570,6 +578,12 @@ class Payments:
             if len(self._peeled) >= 4096:  # bounded: forget the oldest
                 self._peeled.pop(next(iter(self._peeled)))
             self._peeled[key] = (rec.onion_routing_packet, peeled, inv, version)
+
+    def take_paid(self) -> list[tuple[bytes, int]]:
+        """The invoices of HTLCs fulfilled since the last channel write, to mark paid in the next
+        one (:meth:`write_paid`); forgotten here."""
+        paid, self._paid = self._paid, []
+        return paid
 
     def write_paid(self, conn, paid: list[tuple[bytes, int]]) -> None:
         """Mark paid, in the channel's transaction, the invoices of HTLCs fulfilled in it:

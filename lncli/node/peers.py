@@ -15,6 +15,7 @@ import sqlite3
 import time
 from typing import Any
 
+from lncli.node.events import PeerClosed, PeerReady
 from lncli.node.peer import Handler, Handshake, Peer, PeerError, _ephemeral_key, init_message
 from lncli.proto.features import Features
 from lncli.proto.transport import Initiator, InvalidKeyError, Responder, Transport, public_key
@@ -81,6 +82,7 @@ class PeerManager:
         ping_timeout: float = 30.0,
         reconnect_initial: float = 1.0,
         reconnect_max: float = 60.0,
+        events=None,
     ):
         self.node_key = node_key
         self.node_id = public_key(node_key)
@@ -95,6 +97,7 @@ class PeerManager:
         self.ping_timeout = ping_timeout
         self.reconnect_initial = reconnect_initial
         self.reconnect_max = reconnect_max
+        self.events = events  # lncli.node.events.EventBus: PeerReady / PeerClosed (None: not told)
         self.peers: dict[bytes, Peer] = {}  # ready peers by node id
         self.listen_addresses: list[tuple[str, int]] = []
         self._servers: list[asyncio.base_events.Server] = []
@@ -217,6 +220,8 @@ class PeerManager:
         self._gone.pop(peer.node_id, None)
         if old is not None and old is not peer:
             old.close("replaced by a new connection from the same node")
+        if self.events is not None:
+            self.events.emit(PeerReady(peer))
 
     def _on_closed(self, peer: Peer) -> None:
         self._connections.discard(peer)
@@ -227,6 +232,8 @@ class PeerManager:
             info["last_error"] = peer.last_error or peer.close_reason
             self._gone[peer.node_id] = info
             self._maybe_reconnect(peer.node_id)
+            if self.events is not None and peer.node_id not in self.peers:
+                self.events.emit(PeerClosed(peer))
 
     # --- reconnection ---
 

@@ -4,7 +4,6 @@ private embedded chain: open, lock-in, payments both ways, failures, restart, cl
 from __future__ import annotations
 
 import asyncio
-import json
 
 import pytest
 
@@ -12,7 +11,6 @@ from lncli.channel.state import ChannelState
 from lncli.config import Config
 from lncli.errors import LncliError, RefusedError
 from lncli.node.node import Node, NodeSettings
-from lncli.proto.wire import default_schema
 from lncli.wallet.fund import fund
 
 S = ChannelState
@@ -179,169 +177,6 @@ def test_force_close_and_refusals(tmp_path):
             for _ in range(8):
                 await mine(a, 1)
             await until(lambda: a.chain.wallet.balance().total_sat > before, what="sweep to the wallet")
-        finally:
-            await a.close()
-            await b.close()
-
-    run(main())
-
-
-@pytest.mark.parametrize("delay_ms", [0, 50])
-def test_payments_in_a_row_with_and_without_commitment_batching(tmp_path, delay_ms):
-    """pay answers with the verified preimage; with commit-delay the removal's commitment waits
-    for the next payment (or the timer), without it it goes at once; either way every payment
-    lands, is written as succeeded, and the channel settles with the right balances."""
-
-    async def main():
-        a, b = await start(tmp_path, "a"), await start(tmp_path, "b")
-        for n in (a, b):
-            n.channels.commit_delay = delay_ms / 1000
-        try:
-            await fund_wallet(a, 2_000_000)
-            await connect(a, b)
-            await open_channel(a, b, 500_000)
-            invoices = [b.invoices.create(1_000_000 + i, f"n{i}") for i in range(6)]
-            pays = a.channels.payments
-            results, sessions = [], []
-            for inv in invoices:
-                sessions.append(pays._sessions.get(b.node_id))
-                results.append(await pays.pay(inv.bolt11))
-            # after the first, each payment's onion came from a session made ahead (its first
-            # hop's shared secret is the one the payment row keeps), each session used once
-            assert sessions[0] is None and None not in sessions[1:]
-            assert len({s.session_key for s in sessions[1:]}) == 5
-            for inv, s in zip(invoices[1:], sessions[1:]):
-                row = pays.db.execute("SELECT shared_secret FROM payments WHERE payment_hash=?", (inv.payment_hash,)).fetchone()
-                assert bytes(row[0]) == s.first_secret
-            assert pays._sessions[b.node_id].session_key not in {s.session_key for s in sessions[1:]}
-            for inv, r in zip(invoices, results):
-                assert r["status"] == "succeeded" and bytes.fromhex(r["payment_preimage"]) == inv.preimage
-            e = next(iter(a.channels.by_id.values()))
-            if delay_ms:
-                # pay answered at the fulfill; the commitments for the last removal wait for
-                # the timer (nothing follows them)
-                await until(lambda: e.commit_timer is not None, timeout=2, what="the batched commitment")
-                assert e.channel.only_settlements_pending()
-            await until(lambda: chan(a, b)["pending_htlcs"] == 0 and chan(b, a)["pending_htlcs"] == 0, what="settled")
-            assert e.commit_timer is None
-            total = sum(1_000_000 + i for i in range(6))
-            assert chan(b, a)["local_balance_msat"] == total
-            assert [p["status"] for p in a.channels.payments.list()] == ["succeeded"] * 6
-            # pay's answer (built before the write) is the row listpayments shows after it
-            for r in results:
-                (listed,) = a.channels.payments.list(bytes.fromhex(r["payment_hash"]))
-                assert abs(listed.pop("completed_at") - r.pop("completed_at")) <= 1
-                assert listed == r
-            assert all(b.invoices.lookup(inv.payment_hash).paid_at is not None for inv in invoices)
-        finally:
-            await a.close()
-            await b.close()
-
-    run(main())
-
-
-def test_commit_delay_setting(tmp_path):
-    s = settings(tmp_path, "x")
-    s.config = Config({"commit-delay": ["2000"]}, None)
-    with pytest.raises(LncliError, match="commit-delay"):
-        Node(s)
-
-
-def test_an_add_goes_ahead_of_its_write_and_a_failed_write_drops_it(tmp_path):
-    """pay sends update_add_htlc before the write that commits it: the payee gets it while the
-    payer still writes (and writes nothing for it alone: an uncommitted update is not state).
-    When that write fails, the connection drops, so the payee forgets the add as BOLT 2 asks,
-    and after the reconnect both sides agree and the next payment goes through."""
-    async def main():
-        a, b = await start(tmp_path, "a"), await start(tmp_path, "b")
-        try:
-            await fund_wallet(a, 2_000_000)
-            await connect(a, b)
-            cid = await open_channel(a, b, 500_000)
-            ea, eb = a.channels.by_id[cid], b.channels.by_id[cid]
-            sent, seen = [], []
-            peer_b = a.peers.get(b.node_id)
-            send_many = peer_b.send_many
-
-            def spy_send(messages):
-                # what a had on disk when each of its messages went out
-                names = [default_schema().by_number[int.from_bytes(m[:2], "big")].name for m in messages]
-                sent.append((names, len(json.loads(ea.durable)["offered"])))
-                return send_many(messages)
-
-            peer_b.send_many = spy_send
-            orig = b.channels.handle_message
-
-            def spy(peer, msg):
-                seen.append((msg.name, len(json.loads(eb.durable)["received"])))
-                return orig(peer, msg)
-
-            b.peers.handlers["update_add_htlc"] = b.peers.handlers["commitment_signed"] = spy
-            inv = b.invoices.create(50_000, "ahead")
-            assert (await a.channels.payments.pay(inv.bolt11))["status"] == "succeeded"
-            # the add went out before a wrote it, its commitment_signed after
-            assert sent[0] == (["update_add_htlc"], 0)
-            assert sent[1] == (["commitment_signed"], 1)
-            # b wrote nothing for the add alone: its commitment_signed found it still unwritten
-            assert seen[:2] == [("update_add_htlc", 0), ("commitment_signed", 0)]
-            del peer_b.send_many
-            await until(lambda: chan(a, b)["pending_htlcs"] == 0 and chan(b, a)["pending_htlcs"] == 0, what="settled")
-
-            # the write after an add that went ahead fails: the peer is dropped and forgets it
-            def failing(batch):
-                raise OSError("disk I/O error (test)")
-
-            a.channels._write = failing
-            out = ea.channel.add_htlc(60_000, b"\x11" * 32, a.chain.height + 40, b"\x00" + b"\x02" * 1365)
-            a.channels.send_ahead(ea, out)
-            assert ea.sent_ahead and not out.messages
-            a.channels.commit(ea, out)
-            await until(lambda: not eb.reestablished or not ea.reestablished, what="the disconnect")
-            del a.channels._write
-            await until(lambda: ea.reestablished and eb.reestablished, what="reestablish")
-            assert not ea.channel.offered and not eb.channel.received
-            assert not ea.sent_ahead
-            inv = b.invoices.create(70_000, "after")
-            assert (await a.channels.payments.pay(inv.bolt11))["status"] == "succeeded"
-            await until(lambda: chan(a, b)["pending_htlcs"] == 0 and chan(b, a)["pending_htlcs"] == 0, what="settled")
-            assert chan(b, a)["local_balance_msat"] == 120_000
-        finally:
-            await a.close()
-            await b.close()
-
-    run(main())
-
-
-def test_the_payee_reads_the_invoice_ahead_and_never_settles_on_a_stale_read(tmp_path):
-    """While the payer's commitment dance runs, the payee peels the onion and reads the invoice;
-    settling uses that read only if no invoice changed since. An invoice paid in between (here by
-    hand) is read again, and the HTLC fails as for any paid invoice."""
-
-    async def main():
-        a, b = await start(tmp_path, "a"), await start(tmp_path, "b")
-        try:
-            await fund_wallet(a, 2_000_000)
-            await connect(a, b)
-            await open_channel(a, b, 500_000)
-            pays = b.channels.payments
-            settle, seen = pays.settle_incoming, []
-
-            def spy(e, event):
-                got = pays._peeled.get((e.channel_id, event.htlc_id))
-                seen.append(got is not None and got[2] is not None and got[2].payment_hash == event.payment_hash
-                            and got[3] == b.invoices.version)
-                if event.amount_msat == 2_000_000:  # the invoice changes after it was read
-                    b.invoices.mark_paid(event.payment_hash, 1)
-                return settle(e, event)
-
-            pays.settle_incoming = spy
-            inv = b.invoices.create(1_000_000, "fresh")
-            assert (await a.channels.payments.pay(inv.bolt11))["status"] == "succeeded"
-            stale = b.invoices.create(2_000_000, "stale")
-            r = await a.channels.payments.pay(stale.bolt11)
-            assert r["status"] == "failed" and r["failure"] == "incorrect_or_unknown_payment_details"
-            assert seen == [True, True]  # both were read ahead; the second was stale when settled
-            assert b.invoices.lookup(stale.payment_hash).amount_received_msat == 1  # not paid again
         finally:
             await a.close()
             await b.close()

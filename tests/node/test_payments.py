@@ -1,0 +1,42 @@
+"""Payments (lncli.node.payments) between in-process nodes: what the payee prepares ahead."""
+
+from __future__ import annotations
+
+from tests.node.test_channels import connect, fund_wallet, open_channel, run, start
+
+
+def test_the_payee_reads_the_invoice_ahead_and_never_settles_on_a_stale_read(tmp_path):
+    """While the payer's commitment dance runs, the payee peels the onion and reads the invoice;
+    settling uses that read only if no invoice changed since. An invoice paid in between (here by
+    hand) is read again, and the HTLC fails as for any paid invoice."""
+
+    async def main():
+        a, b = await start(tmp_path, "a"), await start(tmp_path, "b")
+        try:
+            await fund_wallet(a, 2_000_000)
+            await connect(a, b)
+            await open_channel(a, b, 500_000)
+            pays = b.channels.payments
+            settle, seen = pays.settle_incoming, []
+
+            def spy(e, event):
+                got = pays._peeled.get((e.channel_id, event.htlc_id))
+                seen.append(got is not None and got[2] is not None and got[2].payment_hash == event.payment_hash
+                            and got[3] == b.invoices.version)
+                if event.amount_msat == 2_000_000:  # the invoice changes after it was read
+                    b.invoices.mark_paid(event.payment_hash, 1)
+                return settle(e, event)
+
+            pays.settle_incoming = spy
+            inv = b.invoices.create(1_000_000, "fresh")
+            assert (await a.channels.payments.pay(inv.bolt11))["status"] == "succeeded"
+            stale = b.invoices.create(2_000_000, "stale")
+            r = await a.channels.payments.pay(stale.bolt11)
+            assert r["status"] == "failed" and r["failure"] == "incorrect_or_unknown_payment_details"
+            assert seen == [True, True]  # both were read ahead; the second was stale when settled
+            assert b.invoices.lookup(stale.payment_hash).amount_received_msat == 1  # not paid again
+        finally:
+            await a.close()
+            await b.close()
+
+    run(main())
