@@ -110,3 +110,74 @@ def load_config(datadir: Path, network: str, conf_option: str | None) -> Config:
     for k, v in sections.get(network, {}).items():
         merged[k] = list(v)
     return Config(merged, path)
+
+
+LOG_LEVELS = ("debug", "info", "warning")
+DEFAULT_LISTEN = "127.0.0.1:9735"
+
+
+@dataclass(frozen=True)
+class NodeOptions:
+    """The node's settings from ``lncli node start``: each command-line option over its config
+    key (``listen=``, ``alias=``, ``rgb=``, ``log-level=``, ``handshake-timeout=``,
+    ``ping-interval=``, ``poll-interval=``, ``event-loop=``) over the default, checked."""
+
+    listen: list[str]  # HOST:PORT, as given
+    alias: str | None
+    rgb: str | None  # "#rrggbb"
+    log_level: str
+    handshake_timeout: float
+    ping_interval: float
+    ping_timeout: float
+    poll_interval: float | None  # None: the backend's default
+    event_loop: str | None  # as configured: checked when the loop starts
+
+
+def node_options(
+    config: Config,
+    *,
+    listen: list[str] | None = None,
+    alias: str | None = None,
+    rgb: str | None = None,
+    log_level: str | None = None,
+    handshake_timeout: float | None = None,
+    ping_interval: float | None = None,
+    poll_interval: float | None = None,
+) -> NodeOptions:
+    """Merge the options (None: not given) with ``config``. UsageError for an unknown log level,
+    InputError for a bad colour, alias, timeout or interval."""
+    level = (log_level or config.get("log-level") or "info").lower()
+    if level not in LOG_LEVELS:
+        raise UsageError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
+    rgb = rgb if rgb is not None else config.get("rgb")
+    if rgb is not None:
+        text = rgb.lstrip("#")
+        if len(text) != 6 or any(c not in "0123456789abcdefABCDEF" for c in text):
+            raise InputError(f"rgb must be a colour like #3399ff, got {rgb!r}")
+        rgb = "#" + text.lower()
+    alias = alias if alias is not None else config.get("alias")
+    if alias is not None and len(alias.encode()) > 32:
+        raise InputError("alias must be at most 32 bytes")
+    ht = handshake_timeout if handshake_timeout is not None else float(config.get("handshake-timeout", "10"))
+    pi = ping_interval if ping_interval is not None else float(config.get("ping-interval", "30"))
+    if ht <= 0 or pi <= 0:
+        raise InputError("timeouts and intervals must be positive")
+    poll = poll_interval
+    if poll is None and config.get("poll-interval") is not None:
+        try:
+            poll = float(config.get("poll-interval"))
+        except ValueError:
+            raise InputError(f"poll-interval={config.get('poll-interval')!r} is not a number of seconds") from None
+    if poll is not None and not 0 < poll <= 3600:
+        raise InputError("the poll interval must be more than 0 and at most 3600 seconds")
+    return NodeOptions(
+        listen=list(listen or config.get_all("listen") or [DEFAULT_LISTEN]),
+        alias=alias,
+        rgb=rgb,
+        log_level=level,
+        handshake_timeout=ht,
+        ping_interval=pi,
+        ping_timeout=max(pi, 5.0) if ping_interval is None else pi,
+        poll_interval=poll,
+        event_loop=config.get("event-loop"),
+    )

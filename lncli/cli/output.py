@@ -1,7 +1,8 @@
 """The one output path: every command hands a JSON-ready value to :func:`emit`.
 
 JSON (the default) goes to stdout, two-space indented, keys as given (snake_case). With ``-H`` the
-same data is rendered with rich: dicts as key/value tables, lists of dicts as tables.
+same data is rendered with rich: dicts as key/value tables, lists of dicts as tables; a fraction
+under a ``*_progress`` key as a progress bar with its percentage.
 Progress and chatter never go to stdout; :func:`progress` writes to stderr, and only on a TTY.
 """
 
@@ -58,7 +59,26 @@ def _is_time(key: str, value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and key.endswith(_TIME_KEYS) and value > 10**8
 
 
+def _is_progress(key: str, value: Any) -> bool:
+    return (
+        isinstance(value, (int, float)) and not isinstance(value, bool) and key.endswith("_progress") and 0 <= value <= 1
+    )
+
+
+def _progress_bar(fraction: float):
+    from rich.progress_bar import ProgressBar
+    from rich.table import Table
+
+    bar = Table.grid(padding=(0, 1))
+    bar.add_column()
+    bar.add_column(no_wrap=True)
+    bar.add_row(ProgressBar(total=1.0, completed=fraction, width=30), f"{fraction * 100:.2f}%")
+    return bar
+
+
 def _cell(value: Any, key: str = ""):
+    if _is_progress(key, value):
+        return _progress_bar(value)
     if _is_time(key, value):
         import datetime
 

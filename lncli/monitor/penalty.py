@@ -8,7 +8,9 @@ this module does the same from what the datadir holds, with no node running:
 * the channel's :class:`~lncli.monitor.monitor.ChannelMonitor`, loaded from the monitor store in
   ``DATADIR/NETWORK/node.sqlite3`` (snapshot + updates; reading while a node runs is fine: WAL);
 * the channel's ``ChannelSecrets``, from the channel record in the same database, rebuilt the
-  way the node rebuilds it (:func:`lncli.node.channels.stored_channels`).
+  way the node rebuilds it. The monitor does not read channel records: the caller passes the
+  channels in (:func:`penalty_for_channels`; :func:`lncli.node.penalty.penalty_for_datadir`
+  reads them from a datadir).
 
 :func:`build_penalty` checks the transaction (spends this channel's funding output; is a
 commitment of the peer; its number is one we hold the secret of) with clear refusals, then asks
@@ -20,12 +22,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 from lncli.bitcoin.tx import OutPoint, Transaction
 from lncli.errors import DecodeError, InputError, RefusedError
 from lncli.monitor.monitor import ChannelMonitor
+from lncli.monitor.store import MonitorStore
 from lncli.proto import justice
 from lncli.proto.keys import commitment_number_from_tx
 
@@ -37,7 +39,7 @@ __all__ = [
     "parse_revoked_tx",
     "find_channel",
     "build_penalty",
-    "penalty_for_datadir",
+    "penalty_for_channels",
 ]
 
 NOT_REVOKED = "this commitment has not been revoked: nothing to punish"
@@ -240,9 +242,9 @@ def _to_remote(monitor: ChannelMonitor, tx: Transaction) -> tuple | None:
     return None
 
 
-def penalty_for_datadir(
-    datadir: Path | str,
-    network: str,
+def penalty_for_channels(
+    store: MonitorStore,
+    channels,
     channel: str,
     revoked_tx: Transaction,
     *,
@@ -250,32 +252,15 @@ def penalty_for_datadir(
     destination_fn: Callable[[], bytes] | None = None,
     feerate_per_kw: int | None = None,
 ) -> Penalty:
-    """:func:`build_penalty` for the channel ``channel`` names in ``datadir``'s node database.
+    """:func:`build_penalty` for the channel ``channel`` names among ``channels`` (the channel
+    records, closed ones included, which the caller reads), with its monitor from ``store``.
     ``destination_fn`` gives a destination when none is given and the monitor has none yet."""
-    from lncli.monitor.store import MonitorStore, monitor_db_path
-    from lncli.node.channels import stored_channels
-    from lncli.store.db import OperationalError, open_db
-
-    path = monitor_db_path(datadir, network)
-    if not path.exists():
-        raise InputError(f"no node database at {path}: this datadir has no channels")
-    db = open_db(path, {})
-    try:
-        try:
-            channels = stored_channels(db)
-        except OperationalError:
-            channels = []
-        if not channels:
-            raise InputError(f"no channels in {path}")
-        ch = find_channel(channels, channel)
-        store = MonitorStore(db)
-        if ch.channel_id not in store.channel_ids(include_resolved=True):
-            raise RefusedError(
-                f"channel {ch.channel_id.hex()} has no monitor (its funding was never signed): nothing on chain to punish"
-            )
-        monitor = store.load(ch.channel_id, ch.secrets)
-        if destination_script is None and monitor.destination_script is None and destination_fn is not None:
-            destination_script = destination_fn()
-        return build_penalty(monitor, revoked_tx, destination_script=destination_script, feerate_per_kw=feerate_per_kw)
-    finally:
-        db.close()
+    ch = find_channel(channels, channel)
+    if ch.channel_id not in store.channel_ids(include_resolved=True):
+        raise RefusedError(
+            f"channel {ch.channel_id.hex()} has no monitor (its funding was never signed): nothing on chain to punish"
+        )
+    monitor = store.load(ch.channel_id, ch.secrets)
+    if destination_script is None and monitor.destination_script is None and destination_fn is not None:
+        destination_script = destination_fn()
+    return build_penalty(monitor, revoked_tx, destination_script=destination_script, feerate_per_kw=feerate_per_kw)

@@ -13,12 +13,12 @@ import sys
 import time
 from pathlib import Path
 
+from lncli.config import LOG_LEVELS  # noqa: F401 - still importable from here
 from lncli.errors import LncliError
 
 LOCK_NAME = "node.lock"
 LOG_NAME = "debug.log"
 DAEMON_ERR_NAME = "daemon.err"
-LOG_LEVELS = ("debug", "info", "warning")
 
 
 class AlreadyRunning(LncliError):
@@ -134,3 +134,99 @@ def daemon_error(netdir: Path) -> str:
         return ""
     last = lines[-1]
     return last.split("error: ", 1)[1] if last.startswith("lncli: error: ") else last
+
+
+# ------------------------------------------------------------------ starting a node
+#
+# ``env`` below is anything with ``datadir``, ``network``, ``netdir``, ``config`` and
+# ``ensure_netdir()`` (the CLI's ``Env``).
+
+DAEMON_START_TIMEOUT = 10.0
+
+
+def node_settings(env, options, dev_seed: str | None = None):
+    """The ``lncli.node.node.NodeSettings`` for ``env``'s datadir from merged
+    :class:`lncli.config.NodeOptions`: the listen addresses parsed, the datadir seed (``dev_seed``
+    or ``dev-seed=``, regtest only), and the chain backend checked (off regtest without
+    bitcoind: InputError saying what to configure, before anything starts)."""
+    from lncli.chain.backend import backend_kind
+    from lncli.node.address import parse_host_port
+    from lncli.node.node import NodeSettings
+    from lncli.wallet.seed import datadir_seed
+
+    addrs = [parse_host_port(a, allow_zero=True) for a in options.listen]
+    seed = datadir_seed(env, dev_seed)
+    backend_kind(env)
+    return NodeSettings(
+        datadir=env.datadir,
+        network=env.network,
+        listen=addrs,
+        alias=options.alias,
+        rgb=options.rgb,
+        dev_seed=seed,
+        handshake_timeout=options.handshake_timeout,
+        ping_interval=options.ping_interval,
+        ping_timeout=options.ping_timeout,
+        config=env.config,
+        poll_interval=options.poll_interval,
+    )
+
+
+def start_daemon(netdir: Path, datadir: Path, argv: list[str], timeout: float = DAEMON_START_TIMEOUT) -> dict:
+    """Run ``python -m lncli <argv>`` (a ``node start --detached``) in the background and return
+    its ``getinfo`` once it answers. AlreadyRunning if a node holds the datadir; LncliError if
+    the child exits first (with its error) or does not answer within ``timeout`` seconds."""
+    from lncli.rpc.client import call
+
+    if is_locked(netdir):
+        pid = lock_path(netdir).read_text().strip()
+        raise AlreadyRunning(f"a node is already running for {datadir} (pid {pid}): stop it first (lncli node stop)")
+    proc = spawn_detached(argv, netdir)
+    deadline = time.monotonic() + timeout
+    while True:
+        rc = proc.poll()
+        if rc is not None:
+            raise LncliError(daemon_error(netdir) or f"the node exited at start with status {rc} (see {netdir / 'debug.log'})")
+        try:
+            return call(netdir, "getinfo", datadir=datadir, timeout=5.0)
+        except LncliError:
+            pass
+        if time.monotonic() > deadline:
+            raise LncliError(f"the node did not answer within {timeout:g} s (see {netdir / 'debug.log'})")
+        time.sleep(0.03)
+
+
+def event_loop_runner(name: str | None):
+    """``asyncio.run`` or uvloop's: ``event-loop`` in lncli.conf, ``uvloop`` (the default, when
+    installed: the same asyncio API with its loop, sockets and timers in C, ~5% more payments/s
+    one at a time) or ``asyncio`` (the standard library's loop)."""
+    import asyncio
+
+    from lncli.errors import InputError
+
+    name = (name or "uvloop").strip().lower()
+    if name not in ("uvloop", "asyncio"):
+        raise InputError(f"event-loop={name!r} in the configuration: use uvloop or asyncio")
+    if name == "uvloop":
+        try:
+            import uvloop
+        except ImportError:  # not built for this platform: the standard loop does the same job
+            return asyncio.run
+        return uvloop.run
+    return asyncio.run
+
+
+def run_foreground(settings, options, *, quiet: bool, ready=None) -> None:
+    """Run the node in this process until it stops: the datadir lock, logging (to stderr too
+    unless ``quiet``), the event loop ``options.event_loop`` names. ``ready(node)`` is called once
+    it listens."""
+    from lncli.node.node import run_node
+
+    run = event_loop_runner(options.event_loop)
+    acquire_lock(settings.netdir, settings.datadir)
+    setup_logging(settings.netdir, options.log_level, to_stderr=not quiet)
+    raise_nofile_limit()
+    try:
+        run(run_node(settings, ready))
+    except OSError as e:
+        raise LncliError(f"cannot start the node: {e.strerror or e}") from None

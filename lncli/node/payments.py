@@ -167,9 +167,19 @@ class Payments:
         return h
 
     async def pay(self, bolt11: str, amount_msat: int | None = None, timeout: float = 60.0) -> dict:
+        """Pay ``bolt11``. The one check of its arguments (the RPC and the CLI pass them through):
+        InputError for a non-string invoice, an amount that is not a positive whole number of
+        msat, or a timeout not in (0, 3600] seconds."""
         from lncli.proto import invoice as bolt11_mod
         from lncli.proto.onion import HopPayload, PaymentData
 
+        if not isinstance(bolt11, str):
+            raise InputError("bolt11 must be a string")
+        if amount_msat is not None and (isinstance(amount_msat, bool) or not isinstance(amount_msat, int) or amount_msat <= 0):
+            raise InputError("the amount must be a positive whole number of msat")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 3600:
+            raise InputError("the timeout must be more than 0 and at most 3600 seconds")
+        timeout = float(timeout)
         text = bolt11.strip()
         if text.lower().startswith("lightning:"):
             text = text[10:]
@@ -631,13 +641,7 @@ class Payments:
 
 def register(registry, payments: Payments) -> None:
     async def pay(bolt11: str, amount_msat: int | None = None, wait: float = 60.0) -> dict:
-        if not isinstance(bolt11, str):
-            raise InputError("bolt11 must be a string")
-        if amount_msat is not None and (isinstance(amount_msat, bool) or not isinstance(amount_msat, int) or amount_msat <= 0):
-            raise InputError("amount_msat must be a positive whole number")
-        if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not 0 < wait <= 3600:
-            raise InputError("wait must be 0-3600 seconds")
-        return await payments.pay(bolt11, amount_msat, float(wait))
+        return await payments.pay(bolt11, amount_msat, wait)  # Payments.pay checks them
 
     async def listpayments(payment_hash: str | None = None) -> list:
         return payments.list(payment_hash_param(payment_hash))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import socket
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,14 @@ def socket_path(netdir: Path | str) -> Path:
 
 
 def not_running(datadir: Path | str) -> UnreachableError:
-    return UnreachableError(f"no node running for {datadir} (start one with: lncli node start)")
+    """The error when nothing listens for ``datadir``, with the command that starts a node for
+    it: ``--datadir`` (quoted for the shell) unless it is the default one."""
+    from lncli.config import DEFAULT_DATADIR
+
+    start = "lncli node start"
+    if Path(datadir).expanduser() != Path(DEFAULT_DATADIR).expanduser():
+        start = f"lncli --datadir {shlex.quote(str(datadir))} node start"
+    return UnreachableError(f"no node running for {datadir} (start one with: {start})")
 
 
 class RemoteError(LncliError):

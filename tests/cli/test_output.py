@@ -47,3 +47,14 @@ def test_human_empty_list():
     env = _env(human=True)
     emit(env, [])
     assert "(none)" in env.stdout.getvalue()
+
+
+def test_human_progress_fraction_is_a_bar():
+    env = _env(human=True)
+    emit(env, {"verification_progress": 0.5, "wallet_balance": {"confirmed_sat": 1234567}}, title="chain status")
+    out = env.stdout.getvalue()
+    assert "chain status" in out and "verification progress" in out and "50.00%" in out
+    assert "1,234,567" in out
+    env = _env()
+    emit(env, {"verification_progress": 0.5}, title="chain status")
+    assert json.loads(env.stdout.getvalue()) == {"verification_progress": 0.5}

@@ -28,3 +28,29 @@ def test_narration_summary_picks_the_telling_fields():
     )
     assert _summary([{"payment_hash": "x", "status": "paid"}, {"status": "unpaid"}]) == "paid, unpaid"
     assert _summary("text") == "" and _summary([]) == ""
+
+
+def test_narration_summary_of_a_connect():
+    from lncli.cli.commands.demo import _summary
+
+    peer = {"node_id": "02" * 33, "address": "127.0.0.1:9736", "direction": "outbound", "connected": True,
+            "features": ["var_onion_optin"], "connected_since": 1700000000, "last_error": None}
+    assert _summary(peer) == "connected to 127.0.0.1:9736"
+    assert _summary(dict(peer, connected=False)) == "not connected to 127.0.0.1:9736"
+
+
+def test_human_demo_prints_a_result_line_for_every_step(script_runner, tmp_path):
+    import re
+
+    r = script_runner.run(["lncli", "-H", "demo", "--payments", "1", "--dir", str(tmp_path / "demo")])
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    header = re.compile(r"^\s*\d+\. ")
+    steps = [i for i, line in enumerate(lines) if header.match(line)]
+    assert any("alice connects to bob" in lines[i] for i in steps)
+    for i in steps:  # the step, "$ lncli ...", then its result
+        shown = lines[i : i + 3]
+        assert len(shown) == 3 and shown[1].lstrip().startswith("$ lncli "), shown
+        assert shown[2].strip() and not header.match(shown[2]), shown
+    connect = next(i for i in steps if "alice connects to bob" in lines[i])
+    assert lines[connect + 2].strip().startswith("connected to 127.0.0.1:")

@@ -50,7 +50,8 @@ def nodes(tmp_path):
 def test_no_node_running(tmp_path):
     p = lncli(tmp_path / "none", "node", "info", check=False)
     assert p.returncode == 3
-    assert p.stderr == f"lncli: error: no node running for {tmp_path / 'none'} (start one with: lncli node start)\n"
+    none = tmp_path / "none"
+    assert p.stderr == f"lncli: error: no node running for {none} (start one with: lncli --datadir {none} node start)\n"
     p = lncli(tmp_path / "none", "peers", check=False)
     assert p.returncode == 3
 

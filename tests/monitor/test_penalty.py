@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,7 +9,7 @@ from hypothesis import strategies as st
 from lncli.bitcoin.tx import Transaction
 from lncli.errors import InputError, RefusedError
 from lncli.monitor import penalty as pen
-from lncli.monitor.store import MonitorStore, monitor_db_path
+from lncli.monitor.store import MonitorStore
 from lncli.proto import justice
 from tests.channel.harness import A, B
 from tests.monitor.chainpair import DEST, Runner, new_chain
@@ -102,48 +100,19 @@ def test_parse_revoked_tx_raises_only_input_errors(text):
     assert isinstance(tx, Transaction)
 
 
-def _datadir_with(tmp_path, p, m):
-    """A datadir holding p.ch[A]'s channel record and its monitor, as a node writes them."""
-    from lncli.node.channels import COMPONENT, MIGRATIONS
-    from lncli.store.db import open_db, transaction
-
-    path = monitor_db_path(tmp_path / "dd", "regtest")
-    db = open_db(path, {COMPONENT: MIGRATIONS})
-    ch = p.ch[A]
-    with transaction(db):
-        db.execute(
-            "INSERT INTO channels(channel_id, temporary_channel_id, peer, state, record, created_at, updated_at) "
-            "VALUES(?,?,?,?,?,0,0)",
-            (ch.channel_id, ch.temporary_channel_id, "02" * 33, ch.state.value, json.dumps(ch.to_record())),
-        )
-    store = MonitorStore(db)
-    store.add(m)
-    store.save(m)
-    db.close()
-    return tmp_path / "dd"
-
-
-def test_penalty_for_datadir(chain, tmp_path):
+def test_penalty_for_channels_takes_the_channels_from_the_caller(chain, tmp_path):
     p, _tip, old, _ = revoked_pair(chain)
     m = Runner(chain, p, sides=(A,)).monitors[A]
-    dd = _datadir_with(tmp_path, p, m)
+    store = MonitorStore(tmp_path / "monitors.sqlite3")
+    store.add(m)
+    store.save(m)
     ch = p.ch[A]
-    outpoint = f"{ch.funding_txid[::-1].hex()}:{ch.funding_output_index}"
-    names = [ch.channel_id.hex(), outpoint]
-    if ch.short_channel_id is not None:
-        from lncli.proto.wire import ShortChannelId
-
-        names += [str(ShortChannelId(ch.short_channel_id)), str(int(ch.short_channel_id))]
-    for name in names:
-        pn = pen.penalty_for_datadir(dd, "regtest", name, old)
+    try:
+        pn = pen.penalty_for_channels(store, [ch], ch.channel_id.hex(), old)
         assert pn.tx.to_hex() == m.build_justice_tx(old).to_hex()
-    with pytest.raises(InputError, match="no channel with channel_id"):
-        pen.penalty_for_datadir(dd, "regtest", "11" * 32, old)
-    with pytest.raises(InputError, match="no channel with short_channel_id"):
-        pen.penalty_for_datadir(dd, "regtest", "1x2x3", old)
-    with pytest.raises(InputError, match="not a channel_id"):
-        pen.penalty_for_datadir(dd, "regtest", "what", old)
-    with pytest.raises(InputError, match="no node database"):
-        pen.penalty_for_datadir(tmp_path / "empty", "regtest", ch.channel_id.hex(), old)
-    with pytest.raises(RefusedError, match="has not been revoked"):
-        pen.penalty_for_datadir(dd, "regtest", ch.channel_id.hex(), p.ch[B].latest_holder_commitment()[0])
+        with pytest.raises(InputError, match="no channel with channel_id"):
+            pen.penalty_for_channels(store, [ch], "11" * 32, old)
+        with pytest.raises(RefusedError, match="has no monitor"):
+            pen.penalty_for_channels(MonitorStore(tmp_path / "empty.sqlite3"), [ch], ch.channel_id.hex(), old)
+    finally:
+        store.close()

@@ -1,7 +1,13 @@
-"""Payments (lncli.node.payments) between in-process nodes: what the payee prepares ahead."""
+"""Payments (lncli.node.payments) between in-process nodes: what the payee prepares ahead, and
+Payments.pay checking its arguments once, for the RPC method and for direct callers alike."""
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
+from lncli.errors import InputError
 from tests.node.test_channels import connect, fund_wallet, open_channel, run, start
 
 
@@ -40,3 +46,34 @@ def test_the_payee_reads_the_invoice_ahead_and_never_settles_on_a_stale_read(tmp
             await b.close()
 
     run(main())
+
+BAD = [
+    (dict(bolt11=None), "bolt11 must be a string"),
+    (dict(amount_msat=0), "the amount must be a positive whole number of msat"),
+    (dict(amount_msat=-5), "the amount must be a positive whole number of msat"),
+    (dict(amount_msat=1.5), "the amount must be a positive whole number of msat"),
+    (dict(amount_msat=True), "the amount must be a positive whole number of msat"),
+    (dict(timeout=0), "the timeout must be more than 0 and at most 3600 seconds"),
+    (dict(timeout=3601), "the timeout must be more than 0 and at most 3600 seconds"),
+    (dict(timeout=float("nan")), "the timeout must be more than 0 and at most 3600 seconds"),
+    (dict(timeout="60"), "the timeout must be more than 0 and at most 3600 seconds"),
+]
+
+
+def test_pay_argument_checks_direct_and_over_rpc(tmp_path):
+    async def main():
+        node = await start(tmp_path, "a")
+        try:
+            invoice = node.invoices.create(1000, "x").bolt11
+            handler, _sig = node.registry.get("pay")
+            for bad, message in BAD:
+                args = dict(bolt11=invoice, amount_msat=None, timeout=60.0) | bad
+                with pytest.raises(InputError, match=f"^{message}$"):
+                    await node.channels.payments.pay(**args)
+                rpc = dict(bolt11=args["bolt11"], amount_msat=args["amount_msat"], wait=args["timeout"])
+                with pytest.raises(InputError, match=f"^{message}$"):
+                    await handler(**rpc)
+        finally:
+            await node.close()
+
+    asyncio.run(asyncio.wait_for(main(), 60))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
 import socket
 import stat
 import threading
@@ -131,7 +132,7 @@ def test_no_node_running(tmp_path):
     netdir = tmp_path / "regtest"
     with pytest.raises(errors.UnreachableError) as e:
         call(netdir, "getinfo", datadir=tmp_path)
-    assert str(e.value) == f"no node running for {tmp_path} (start one with: lncli node start)"
+    assert str(e.value) == f"no node running for {tmp_path} (start one with: lncli --datadir {tmp_path} node start)"
     assert e.value.exit_code == 3
     # a stale socket file nobody listens on
     netdir.mkdir()
@@ -140,6 +141,20 @@ def test_no_node_running(tmp_path):
     s.close()
     with pytest.raises(errors.UnreachableError, match="no node running"):
         call(netdir, "getinfo", datadir=tmp_path)
+
+
+def test_no_node_running_hint_names_the_datadir(tmp_path, monkeypatch):
+    from lncli.rpc.client import not_running
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    # the default datadir: the bare command starts the right node
+    assert str(not_running(tmp_path / ".lncli")).endswith("(start one with: lncli node start)")
+    assert str(not_running("~/.lncli")).endswith("(start one with: lncli node start)")
+    # any other: --datadir, quoted for the shell
+    odd = tmp_path / "my node's dir"
+    msg = str(not_running(odd))
+    assert msg == f"no node running for {odd} (start one with: lncli --datadir {shlex.quote(str(odd))} node start)"
+    assert shlex.split(msg.split("start one with: ", 1)[1].rstrip(")"))[1:3] == ["--datadir", str(odd)]
 
 
 def test_long_socket_path(tmp_path):

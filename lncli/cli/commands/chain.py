@@ -13,67 +13,9 @@ from lncli.cli.output import emit
 def chain_status(ctx: typer.Context) -> None:
     """Show the chain backend's state, like bitcoin-cli -getinfo (and the wallet balance, if any)."""
     env: Env = ctx.obj
-    from lncli.chain.backend import open_backend
-    from lncli.wallet.wallet import open_wallet
+    from lncli.node.chain_status import chain_status as engine
 
-    backend = open_backend(env)
-    try:
-        info = backend.info()
-        data = {
-            "chain": info.chain,
-            "blocks": info.blocks,
-            "headers": info.headers,
-            "verification_progress": info.verification_progress,
-            "difficulty": info.difficulty,
-            "best_block_hash": info.best_block_hash,
-            "mempool_size": info.mempool_size,
-            "backend": info.backend,
-            "version": info.version,
-            "location": info.location,
-        }
-        wallet = open_wallet(env, backend, create=False)
-        if wallet is not None:
-            try:
-                wallet.sync()
-                data["wallet_balance"] = wallet.balance().to_json()
-            finally:
-                wallet.close()
-    finally:
-        backend.close()
-    if env.human:
-        _panel(env, data)
-    else:
-        emit(env, data)
-
-
-def _panel(env: Env, data: dict) -> None:
-    from rich.console import Console, Group
-    from rich.panel import Panel
-    from rich.progress_bar import ProgressBar
-    from rich.table import Table
-
-    t = Table(show_header=False, box=None, pad_edge=False)
-    t.add_column(style="bold cyan", no_wrap=True)
-    t.add_column(overflow="fold")
-    for k in ("chain", "blocks", "headers", "best_block_hash", "difficulty", "mempool_size", "backend", "version", "location"):
-        v = data[k]
-        t.add_row(k.replace("_", " "), f"{v:,}" if isinstance(v, int) else str(v))
-    progress = data["verification_progress"]
-    bar = Table(show_header=False, box=None, pad_edge=False)
-    bar.add_column(style="bold cyan", no_wrap=True)
-    bar.add_column()
-    bar.add_column(no_wrap=True)
-    bar.add_row("verification", ProgressBar(total=1.0, completed=progress, width=30), f"{progress * 100:.2f}%")
-    parts = [t, bar]
-    bal = data.get("wallet_balance")
-    if bal:
-        w = Table(show_header=False, box=None, pad_edge=False, title="wallet")
-        w.add_column(style="bold cyan", no_wrap=True)
-        w.add_column(justify="right")
-        for k, v in bal.items():
-            w.add_row(k.replace("_", " "), f"{v:,}")
-        parts.append(w)
-    Console(file=env.stdout, soft_wrap=False).print(Panel(Group(*parts), title="chain status", expand=False))
+    emit(env, engine(env).to_json(), title="chain status")
 
 
 def mine(

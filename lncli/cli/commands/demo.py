@@ -61,6 +61,9 @@ def _summary(result) -> str:
         return ""
     parts = [f"{k.replace('_', ' ')} {result[k]:,}" if isinstance(result[k], int) else f"{k.replace('_', ' ')} {result[k]}"
              for k in _SUMMARY_KEYS if result.get(k) is not None]
+    if isinstance(result.get("connected"), bool):  # a peer (lncli connect)
+        where = f" to {result['address']}" if result.get("address") else ""
+        parts.insert(0, f"connected{where}" if result["connected"] else f"not connected{where}")
     return ", ".join(parts)
 
 

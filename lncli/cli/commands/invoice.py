@@ -50,7 +50,6 @@ def create(
     When the node has private channels whose peer can pay us, the invoice carries one route hint
     per channel (the peer, the short_channel_id, and CLN's default fees and cltv delta)."""
     env: Env = ctx.obj
-    from lncli.errors import InputError
     from lncli.rpc.client import call
 
     amount_msat = None
@@ -59,10 +58,7 @@ def create(
         from lncli.amount import parse_msat
 
         amount_msat = parse_msat(text)
-        if amount_msat <= 0:
-            raise InputError("the amount must be positive (or 'any')")
-    if description is not None and description_hash is not None:
-        raise InputError("give --description or --description-hash, not both")
+    # the node checks the values (lncli.node.invoices.InvoiceStore.create): amount, description, expiry
     description = arg(env, description, "description")
     if description_hash is not None:
         description_hash = parse_hex(description_hash, "the description hash", 32).hex()

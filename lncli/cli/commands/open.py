@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Optional
 
 import typer
@@ -23,43 +22,13 @@ def open_channel(
     """Open a channel: BOLT 2 funding and broadcast, then wait for minimum_depth confirmations and channel_ready both ways."""
     env: Env = ctx.obj
     from lncli.amount import parse_msat, parse_sat
-    from lncli.errors import InputError, LncliError
-    from lncli.rpc.client import call
+    from lncli.rpc.channels import open_channel as engine
 
     nid = arg(env, node_id, "NODE_ID").strip().lower()
     amount_sat = parse_sat(amount)
-    if amount_sat <= 0:
-        raise InputError("the channel amount must be positive")
     push_msat = parse_msat(push) if push is not None else 0
-    if push_msat < 0:
-        raise InputError("the push amount cannot be negative")
-    if timeout < 0:
-        raise InputError("--timeout cannot be negative")
-    ch = call(env.netdir, "open", datadir=env.datadir, node_id=nid, amount_sat=amount_sat, push_msat=push_msat, private=private)
-    if no_wait or ch["state"] == "NORMAL":
-        emit(env, ch)
-        return
-    deadline = time.monotonic() + timeout if timeout else None
-    last = None
-    while True:
-        (ch,) = call(env.netdir, "listchannels", datadir=env.datadir, channel=ch["channel_id"])
-        if ch["state"] != "AWAITING_LOCKIN":
-            break
-        need = max(ch["minimum_depth"] - ch["confirmations"], 0)
-        if need:
-            note = f"waiting for {need} more confirmation{'s' if need != 1 else ''} of {ch['funding_txid']}"
-            if env.network == "regtest":
-                note += f" (lncli mine {need})"
-        else:
-            note = "confirmed; waiting for the peer's channel_ready"
-        if note != last:
-            progress(env, note)
-            last = note
-        if deadline is not None and time.monotonic() > deadline:
-            raise LncliError(
-                f"channel {ch['channel_id']} is not ready after {timeout:g} s ({note}); it stays open: see lncli channels"
-            )
-        time.sleep(0.2)
-    if ch["state"] != "NORMAL":
-        raise LncliError(f"channel {ch['channel_id']} is {ch['state']}: {ch.get('close_reason') or 'not ready'}")
+    ch = engine(
+        env.netdir, env.datadir, node_id=nid, amount_sat=amount_sat, push_msat=push_msat, private=private,
+        wait=not no_wait, timeout=timeout, network=env.network, progress=lambda note: progress(env, note),
+    )
     emit(env, ch)

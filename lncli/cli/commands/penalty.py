@@ -32,51 +32,9 @@ def penalty(
 ) -> None:
     """Punish a revoked commitment (BOLT 5): print the signed justice tx taking the cheater's to_local and HTLC outputs."""
     env: Env = ctx.obj
-    from lncli.monitor import penalty as engine
+    from lncli.node.penalty import punish
 
     channel = arg(env, channel, "CHANNEL")
     text = arg(env, revoked_tx, "REVOKED_TX")
-    feerate_per_kw = None if feerate is None else engine.feerate_per_kw_from_sat_per_vb(feerate)
-    dest_script = None
-    if destination is not None:
-        from lncli.bitcoin.address import address_to_script
-
-        dest_script = address_to_script(destination, env.network)
-    backend = None
-
-    def get_backend():
-        nonlocal backend
-        if backend is None:
-            from lncli.chain.backend import open_backend
-
-            backend = open_backend(env)
-        return backend
-
-    def fetch(txid: bytes):
-        status = get_backend().get_transaction(txid)
-        return None if status is None else status.tx
-
-    def new_address() -> bytes:
-        from lncli.bitcoin.address import address_to_script
-        from lncli.wallet.wallet import open_wallet
-
-        w = open_wallet(env, None)
-        try:
-            return address_to_script(w.new_address(False), env.network)
-        finally:
-            w.close()
-
-    try:
-        tx = engine.parse_revoked_tx(text, fetch)
-        p = engine.penalty_for_datadir(
-            env.datadir, env.network, channel, tx,
-            destination_script=dest_script, destination_fn=new_address, feerate_per_kw=feerate_per_kw,
-        )
-        data = p.to_json(env.network)
-        if broadcast:
-            get_backend().broadcast(p.tx)
-        data["broadcast"] = broadcast
-    finally:
-        if backend is not None:
-            backend.close()
-    emit(env, data)
+    result = punish(env, channel, text, destination=destination, feerate_sat_per_vb=feerate, broadcast=broadcast)
+    emit(env, result.to_json())
