@@ -114,11 +114,6 @@ def hash160(data: bytes) -> bytes:
     return ripemd160(hashlib.sha256(data).digest())
 
 
-def hash256(data: bytes) -> bytes:
-    """SHA256(SHA256(data))."""
-    return hashlib.sha256(hashlib.sha256(data).digest()).digest()
-
-
 # ---------------------------------------------------------------------------------------------
 # Opcodes
 
@@ -516,12 +511,6 @@ def p2wpkh_script(pubkey_hash: bytes) -> bytes:
 def p2wpkh_script_for_pubkey(pubkey: bytes) -> bytes:
     """OP_0 <hash160(pubkey)> (e.g. BOLT 3 to_remote with option_static_remotekey)."""
     return b"\x00\x14" + hash160(pubkey)
-
-
-def p2wsh_script_from_hash(script_hash: bytes) -> bytes:
-    """OP_0 <32-byte script hash>."""
-    _check_len("script_hash", script_hash, 32)
-    return b"\x00\x20" + script_hash
 
 
 def p2wsh_script(witness_script: bytes) -> bytes:

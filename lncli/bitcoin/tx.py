@@ -441,9 +441,6 @@ class Transaction:
     def base_size(self) -> int:
         return len(self._legacy_bytes)
 
-    def total_size(self) -> int:
-        return len(self._witness_bytes)
-
     def weight(self) -> int:
         """BIP 141 weight: base size * 3 + total size."""
         return len(self._legacy_bytes) * 3 + len(self._witness_bytes)

@@ -42,7 +42,6 @@ CHAIN_NAMES = {"regtest": "regtest", "testnet": "test", "signet": "signet", "mai
 _COOKIE_SUBDIR = {"regtest": "regtest", "testnet": "testnet3", "signet": "signet", "mainnet": ""}
 
 # bitcoind RPC error codes
-RPC_WALLET_NOT_FOUND = -18
 RPC_WALLET_ALREADY_LOADED = -35
 RPC_IN_WARMUP = -28
 RPC_INVALID_ADDRESS_OR_KEY = -5

@@ -300,14 +300,6 @@ class EmbeddedChain:
         self._block_cache.put(block_hash, block)
         return block
 
-    def header_at(self, height: int) -> bytes:
-        """The 80-byte header of the block at ``height``."""
-        with self._lock:
-            row = self.conn.execute("SELECT header FROM chain_blocks WHERE height=?", (height,)).fetchone()
-        if row is None:
-            raise ChainError(f"no block at height {height}")
-        return row[0]
-
     def get_transaction(self, txid: bytes) -> TxStatus | None:
         with self._lock, transaction(self.conn, immediate=False):
             row = self.conn.execute("SELECT height, raw FROM chain_txs WHERE txid=?", (txid,)).fetchone()

@@ -249,9 +249,6 @@ class Outcome:
     monitor_updates: list = field(default_factory=list)
     events: list = field(default_factory=list)
 
-    def encoded(self) -> list[bytes]:
-        return [m.encode() for m in self.messages]
-
     def extend(self, other: Outcome) -> Outcome:
         self.messages += other.messages
         self.monitor_updates += other.monitor_updates

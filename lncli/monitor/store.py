@@ -100,10 +100,6 @@ class MonitorStore:
         self._stale: set[bytes] = set()
         self._nums: dict[bytes, int] = {}  # channel_id -> num (monitor_channels)
 
-    @classmethod
-    def for_datadir(cls, datadir: Path | str, network: str, **kw) -> MonitorStore:
-        return cls(monitor_db_path(datadir, network), **kw)
-
     def close(self) -> None:
         if self._own:
             self.conn.close()

@@ -443,7 +443,7 @@ class ChannelManager(MessageDispatch, ChainEvents):
             feerate_per_kw=self.feerate_per_kw,
             policy=self.policy,
             anchors=False,
-            announce=not private,  # the bit only: announcement_signatures/gossip are not implemented yet
+            announce=not private,  # announce_channel: public channels get announcement_signatures at depth 6 (node/gossip.py)
         )
         ch.local_shutdown_script = script
         e = Entry(row_id=0, channel=ch, peer=peer_id, private=private, reestablished=True)

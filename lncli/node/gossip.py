@@ -73,7 +73,6 @@ FEE_BASE_MSAT = 1000
 FEE_PROPORTIONAL_MILLIONTHS = 1
 CLTV_EXPIRY_DELTA = 34
 TICK_SECONDS = 0.5
-GOSSIP_MESSAGES = ("channel_announcement", "channel_update", "node_announcement", "announcement_signatures")
 
 
 # --------------------------------------------------------------------------- pure helpers

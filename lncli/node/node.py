@@ -117,7 +117,8 @@ class Node:
         from lncli.node import api
 
         api.register(self.registry, self)
-        # Gossip is not implemented yet: peers may still send it; it is dropped, not an error.
+        # Gossip queries (BOLT 7 gossip_queries) are not answered yet, and we do not set their feature
+        # bit: a peer may still send them; they are dropped, not an error.
         for name in (
             "channel_announcement",
             "node_announcement",
@@ -182,7 +183,7 @@ class Node:
 
 
 def _ignore(peer, msg) -> None:
-    log.debug("peer %s: %s ignored (gossip not implemented)", peer.short_id, msg.name)
+    log.debug("peer %s: %s ignored (gossip queries are not answered yet)", peer.short_id, msg.name)
 
 
 async def run_node(settings: NodeSettings, on_ready: Callable[[Node], None] | None = None) -> None:

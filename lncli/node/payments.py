@@ -600,16 +600,6 @@ class Payments:
         ``paid`` is a list of (payment_hash, amount_msat); paying twice keeps the first record."""
         self.invoices.mark_paid_in(conn, paid)
 
-    def after_settle(self, e, out: Outcome) -> None:
-        """Mark paid the invoices of fulfills not yet written by a channel transaction
-        (:meth:`write_paid` normally does it in the fulfill's own transaction)."""
-        paid, self._paid = self._paid, []
-        for payment_hash, amount in paid:
-            try:
-                self.invoices.mark_paid(payment_hash, amount)
-            except InputError:
-                log.warning("fulfilled HTLC for unknown invoice %s", payment_hash.hex())
-
     def recover(self) -> None:
         """At start: settle incoming HTLCs committed before a crash, and mark paid the invoices of
         HTLCs fulfilled just before one."""

@@ -253,11 +253,6 @@ class CommitmentTx:
     received_htlc_outputs: dict[int, int] = field(default_factory=dict, hash=False)
 
     @property
-    def witness_scripts(self) -> tuple[bytes | None, ...]:
-        """Witness script per output, in vout order (None for a P2WPKH to_remote)."""
-        return tuple(o.witness_script for o in self.outputs)
-
-    @property
     def txid(self) -> bytes:
         return self.tx.txid()
 

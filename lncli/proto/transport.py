@@ -455,7 +455,7 @@ class Initiator:
     ``act_one()`` then ``read_act_two(act2) -> (act3, Transport)``.
     """
 
-    __slots__ = ("_s", "_rs", "_rs_point", "_e", "_h", "_ck", "_re_point", "_step")
+    __slots__ = ("_s", "_rs", "_rs_point", "_e", "_h", "_ck", "_step")
 
     def __init__(self, local_static_key: bytes, remote_static_pubkey: bytes, ephemeral_key: bytes):
         self._s = _check_private_key(local_static_key, "local static key")
@@ -468,7 +468,6 @@ class Initiator:
         self._rs_point = point
         self._h = _mix_hash(_H_PROLOGUE, rs)
         self._ck = _H_PROTOCOL
-        self._re_point = None
         self._step = 1
 
     def act_one(self) -> bytes:
@@ -519,7 +518,7 @@ class Responder:
     ``read_act_one(act1) -> act2`` then ``read_act_three(act3) -> Transport``.
     """
 
-    __slots__ = ("_s", "_e", "_h", "_ck", "_temp_k2", "_re_point", "_step", "remote_static_pubkey")
+    __slots__ = ("_s", "_e", "_h", "_ck", "_temp_k2", "_step", "remote_static_pubkey")
 
     def __init__(self, local_static_key: bytes, ephemeral_key: bytes):
         self._s = _check_private_key(local_static_key, "local static key")
@@ -527,7 +526,6 @@ class Responder:
         self._h = _mix_hash(_H_PROLOGUE, _static_public_key(self._s))
         self._ck = _H_PROTOCOL
         self._temp_k2 = b""
-        self._re_point = None
         self._step = 1
         self.remote_static_pubkey: bytes | None = None
 
@@ -558,7 +556,6 @@ class Responder:
         self._h = _mix_hash(h, c)
         self._ck = ck
         self._temp_k2 = temp_k2
-        self._re_point = re_point
         self._step = 2
         return b"\x00" + e_pub + c
 
