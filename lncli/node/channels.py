@@ -713,7 +713,7 @@ class ChannelManager:
         self._handed[channel_id] = max(self._handed.get(channel_id, 0), max(u.update_id for u in updates))
 
     def _drain_queue(self) -> None:
-        from lncli.monitor.monitor import update_from_json
+        from lncli.monitor.record import update_from_json
 
         rows = self.db.execute("SELECT channel_id, body FROM channel_monitor_queue ORDER BY channel_id, update_id").fetchall()
         by_channel: dict[bytes, list] = {}
