@@ -31,7 +31,8 @@ from lncli.bitcoin.tx import OutPoint
 from lncli.proto.commitment import Basepoints
 from lncli.proto.keys import obscure_factor
 from lncli.proto.shachain import RevocationStore
-from lncli.proto.wire import Message, ShortChannelId
+from lncli.proto.scid import ShortChannelId
+from lncli.proto.wire import Message
 
 from lncli.channel.closing import ClosingMixin
 from lncli.channel.commitment_dance import CommitmentDanceMixin

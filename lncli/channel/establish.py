@@ -15,7 +15,8 @@ from lncli.proto import commitment as bolt3
 from lncli.proto.commitment import Basepoints
 from lncli.proto.features import CHANNEL_TYPE_ANCHORS, CHANNEL_TYPE_STATIC_REMOTEKEY
 from lncli.proto.scid import channel_id as make_channel_id
-from lncli.proto.wire import Message, ShortChannelId
+from lncli.proto.scid import ShortChannelId
+from lncli.proto.wire import Message
 
 from lncli.channel import events as ev
 from lncli.channel.closing import check_shutdown_script as _check_shutdown_script

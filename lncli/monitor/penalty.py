@@ -140,30 +140,19 @@ def find_channel(channels, text: str):
     channel_id (64 hex), funding outpoint TXID:VOUT, or short_channel_id (BLOCKxTXxOUT or a
     number). Closed channels included: a breach may come after the channel is gone.
     InputError if none."""
-    from lncli.proto.wire import ShortChannelId
+    from lncli.channel.reference import match_channel, parse_channel_ref
 
-    text = text.strip()
-    low = text.lower()
-    if len(low) == 64 and _is_txid(low):
-        for ch in channels:
-            if ch.channel_id.hex() == low or ch.temporary_channel_id.hex() == low:
-                return ch
-        raise InputError(f"no channel with channel_id {low} in this datadir")
-    if ":" in low and len(low.split(":", 1)[0]) == 64:
-        for ch in channels:
-            if ch.funding_txid is not None and f"{ch.funding_txid[::-1].hex()}:{ch.funding_output_index}" == low:
-                return ch
-        raise InputError(f"no channel with funding outpoint {low} in this datadir")
     try:
-        scid = ShortChannelId.parse(low) if "x" in low else ShortChannelId(int(low, 0))
-    except (ValueError, DecodeError):
-        raise InputError(
-            f"{text!r} is not a channel_id (64 hex), short_channel_id (BLOCKxTXxOUT) or funding outpoint TXID:VOUT"
-        ) from None
-    for ch in channels:
-        if ch.short_channel_id is not None and int(ch.short_channel_id) == int(scid):
-            return ch
-    raise InputError(f"no channel with short_channel_id {scid} in this datadir")
+        ref = parse_channel_ref(text, ("channel_id", "short_channel_id", "outpoint"))
+    except DecodeError as e:
+        raise InputError(str(e)) from None
+    ch = match_channel(ref, channels)
+    if ch is not None:
+        return ch
+    what = {"channel_id": "channel_id", "outpoint": "funding outpoint"}.get(ref.kind)
+    if what:
+        raise InputError(f"no channel with {what} {ref.text} in this datadir")
+    raise InputError(f"no channel with short_channel_id {ref.value} in this datadir")
 
 
 def build_penalty(

@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from lncli.errors import RefusedError
-from lncli.monitor.monitor import ChannelMonitor, update_body, update_from_json
+from lncli.monitor.monitor import ChannelMonitor
+from lncli.monitor.record import update_body, update_from_json
 from lncli.store.db import IntegrityError, migrate, open_db, transaction
 
 __all__ = ["COMPONENT", "MIGRATIONS", "DB_NAME", "MonitorStore", "monitor_db_path"]

@@ -33,7 +33,7 @@ from lncli.channel.events import Outcome
 from lncli.channel.state import ChannelState
 from lncli.errors import LncliError, RefusedError
 from lncli.node.entry import LIVE, PRE_FUNDING, Entry
-from lncli.proto.wire import ShortChannelId
+from lncli.proto.scid import ShortChannelId
 from lncli.store.db import transaction
 
 log = logging.getLogger("lncli.channels")

@@ -46,7 +46,8 @@ from lncli.node.channel_chain import FEE_UPDATE_DOWN, FEE_UPDATE_UP, FEERATE_FLO
 from lncli.node.commits import COMMIT_DELAY, ChannelStore, CommitGroup, Store, rollback
 from lncli.node.dispatch import MessageDispatch
 from lncli.node.entry import LIVE, PRE_FUNDING, Entry
-from lncli.proto.wire import ShortChannelId, encode_message
+from lncli.proto.scid import ShortChannelId
+from lncli.proto.wire import encode_message
 from lncli.store.db import transaction
 
 log = logging.getLogger("lncli.channels")
@@ -509,36 +510,26 @@ class ChannelManager(MessageDispatch, ChainEvents):
 
     def find(self, text: str) -> Entry:
         """A channel by channel_id, short_channel_id, funding outpoint, or peer node id."""
-        text = text.strip()
-        low = text.lower()
-        candidates = list(self.by_id.values()) + [e for e in self.entries if e.state == S.CLOSED]
-        if len(low) == 64:
-            for e in candidates:
-                if e.channel_id.hex() == low or e.channel.temporary_channel_id.hex() == low:
-                    return e
-            raise InputError(f"no channel with channel_id {low}")
-        if len(low) == 66:
-            found = [e for e in self.by_id.values() if e.peer.hex() == low]
-            if not found:
-                raise InputError(f"no open channel with peer {low}")
-            if len(found) > 1:
-                raise InputError(f"{len(found)} channels with peer {low}: give a channel_id or short_channel_id")
-            return found[0]
-        if ":" in low and len(low.split(":", 1)[0]) == 64:
-            for e in candidates:
-                if e.channel.funding_txid is not None and str(e.channel.funding_outpoint) == low:
-                    return e
-            raise InputError(f"no channel with funding outpoint {low}")
+        from lncli.channel.reference import match_channel, parse_channel_ref
+        from lncli.errors import DecodeError
+
         try:
-            scid = ShortChannelId.parse(low) if "x" in low else ShortChannelId(int(low, 0))
-        except ValueError:
-            raise InputError(
-                f"{text!r} is not a channel_id (64 hex), short_channel_id (BLOCKxTXxOUT), funding outpoint or peer id"
-            ) from None
-        for e in candidates:
-            if e.channel.short_channel_id == int(scid):
-                return e
-        raise InputError(f"no channel with short_channel_id {scid}")
+            ref = parse_channel_ref(text)
+        except DecodeError as e:
+            raise InputError(str(e)) from None
+        if ref.kind == "node_id":
+            found = [e for e in self.by_id.values() if e.peer == ref.value]
+            if not found:
+                raise InputError(f"no open channel with peer {ref.text}")
+            if len(found) > 1:
+                raise InputError(f"{len(found)} channels with peer {ref.text}: give a channel_id or short_channel_id")
+            return found[0]
+        candidates = list(self.by_id.values()) + [e for e in self.entries if e.state == S.CLOSED]
+        e = match_channel(ref, candidates, key=lambda e: e.channel)
+        if e is not None:
+            return e
+        what = {"channel_id": "channel_id", "outpoint": "funding outpoint"}.get(ref.kind)
+        raise InputError(f"no channel with {what} {ref.text}" if what else f"no channel with short_channel_id {ref.value}")
 
     def describe(self, e: Entry) -> dict:
         ch = e.channel

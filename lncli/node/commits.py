@@ -479,7 +479,7 @@ class CommitGroup:
 
     def drain_queue(self) -> None:
         """At start: hand the queued monitor updates over to the watcher."""
-        from lncli.monitor.monitor import update_from_json
+        from lncli.monitor.record import update_from_json
 
         rows = self.store.queued_monitor_updates()
         by_channel: dict[bytes, list] = {}

@@ -56,7 +56,7 @@ from lncli.channel.state import ChannelState
 from lncli.errors import InputError
 from lncli.proto.gossip import fee_msat
 from lncli.proto.onion_failure import create_failure, encode_failure_message, wrap_failure
-from lncli.proto.wire import ShortChannelId
+from lncli.proto.scid import ShortChannelId
 from lncli.store.db import migrate, transaction
 
 log = logging.getLogger("lncli.forwarding")

@@ -299,7 +299,7 @@ class Gossip:
     def _our_announcement(self, e) -> tuple[g.ChannelAnnouncement, bool]:
         ch = e.channel
         return unsigned_channel_announcement(
-            self.chain_hash, ShortChannelId.from_int(int(ch.short_channel_id)), self.node.node_id, e.peer,
+            self.chain_hash, ShortChannelId(ch.short_channel_id), self.node.node_id, e.peer,
             ch.secrets.funding_pubkey, ch.remote_basepoints.funding_pubkey,
         )
 
@@ -324,7 +324,7 @@ class Gossip:
                 continue
             if self._depth(e) < ANNOUNCE_DEPTH:
                 continue
-            scid = ShortChannelId.from_int(int(ch.short_channel_id))
+            scid = ShortChannelId(ch.short_channel_id)
             complete = scid in self.graph.channels
             if not complete and self._sent_sigs.get(e.channel_id) != id(peer):
                 self._sent_sigs[e.channel_id] = id(peer)
@@ -338,11 +338,9 @@ class Gossip:
     def _send_sigs(self, e, peer) -> None:
         ann, _ = self._our_announcement(e)
         ns, bs = announcement_signatures(ann, self.node.node_key, e.channel.secrets.funding_privkey)
-        from lncli.proto.wire import ShortChannelId as WireScid
-
         log.info("channel %s: announcement_signatures sent", ann.short_channel_id)
         self._send(peer, [encode_message("announcement_signatures", channel_id=e.channel_id,
-                                         short_channel_id=WireScid(int(e.channel.short_channel_id)),
+                                         short_channel_id=ShortChannelId(e.channel.short_channel_id),
                                          node_signature=ns, bitcoin_signature=bs)])
 
     def _complete(self, e) -> None:
@@ -378,7 +376,7 @@ class Gossip:
 
     def _our_update(self, e, store: bool) -> g.ChannelUpdate:
         ch = e.channel
-        scid = ShortChannelId.from_int(int(ch.short_channel_id))
+        scid = ShortChannelId(ch.short_channel_id)
         direction = 0 if self.node.node_id < e.peer else 1
         gc = self.graph.channels.get(scid)
         old = gc.updates[direction] if gc is not None else None

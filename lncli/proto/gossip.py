@@ -37,6 +37,8 @@ from lncli.bitcoin.ecdsa import verify_compact
 from lncli.errors import DecodeError
 from lncli.proto.scid import ShortChannelId
 
+_new_scid = int.__new__
+
 __all__ = [
     "CHANNEL_ANNOUNCEMENT",
     "NODE_ANNOUNCEMENT",
@@ -139,7 +141,7 @@ class ChannelAnnouncement:
             bytes(data[194:258]),
             bytes(data[260:off]),
             bytes(data[off : off + 32]),
-            ShortChannelId(scid >> 40, (scid >> 16) & 0xFFFFFF, scid & 0xFFFF),
+            _new_scid(ShortChannelId, scid),  # a u64 from 8 bytes: valid as it is
             _point(data, p, name, "node_id_1"),
             _point(data, p + 33, name, "node_id_2"),
             _point(data, p + 66, name, "bitcoin_key_1"),
@@ -465,7 +467,7 @@ class ChannelUpdate:
         return cls(
             bytes(data[2:66]),
             chain,
-            ShortChannelId(scid >> 40, (scid >> 16) & 0xFFFFFF, scid & 0xFFFF),
+            _new_scid(ShortChannelId, scid),  # a u64 from 8 bytes: valid as it is
             ts,
             mflags,
             cflags,

@@ -7,7 +7,7 @@ schema is ``schema/peer_wire.csv`` (BOLT 1, 2 and 7), loaded on first use.
 Decoded values:
 
 - ``byte``/``u8``, ``u16``, ``u32``, ``u64``, ``s8``..``s64``, ``tu16``..``tu64``, ``bigsize``: int
-- ``short_channel_id``: :class:`ShortChannelId` (an ``int`` that prints as ``BLOCKxTXxOUT``)
+- ``short_channel_id``: :class:`lncli.proto.scid.ShortChannelId` (an ``int`` that prints as ``BLOCKxTXxOUT``)
 - ``chain_hash``, ``channel_id``, ``sha256``, ``secret``, ``point``, ``signature``, ...: bytes
 - an array of ``byte``: bytes; of ``utf8``: str; of anything else: a tuple
 - a subtype: a dict of its fields
@@ -33,6 +33,7 @@ from collections.abc import Iterable, Mapping
 
 from lncli.errors import DecodeError, InputError
 from lncli.proto import bigsize, tlv
+from lncli.proto.scid import ShortChannelId
 
 __all__ = [
     "MAX_MESSAGE_SIZE",
@@ -85,55 +86,6 @@ class UnknownOptionalMessage(UnknownMessage):
     """Unknown odd message type: the message must be ignored (BOLT 1)."""
 
 
-# --------------------------------------------------------------------------- short_channel_id
-
-
-class ShortChannelId(int):
-    """A short_channel_id: block height (3 bytes), transaction index (3), output index (2)."""
-
-    __slots__ = ()
-
-    def __new__(cls, value: int | str = 0):
-        if isinstance(value, str):
-            return cls.parse(value)
-        v = int(value)
-        if not 0 <= v < 1 << 64:
-            raise ValueError(f"short_channel_id out of range: {v}")
-        return super().__new__(cls, v)
-
-    @classmethod
-    def parse(cls, text: str) -> ShortChannelId:
-        """Parse ``BLOCKxTXxOUT`` (``:`` also accepted as separator)."""
-        parts = text.strip().replace(":", "x").split("x")
-        if len(parts) != 3 or not all(p.isdigit() for p in parts):
-            raise ValueError(f"not a short_channel_id (BLOCKxTXxOUT): {text!r}")
-        return cls.from_parts(*(int(p) for p in parts))
-
-    @classmethod
-    def from_parts(cls, block_height: int, tx_index: int, output_index: int) -> ShortChannelId:
-        if not (0 <= block_height < 1 << 24 and 0 <= tx_index < 1 << 24 and 0 <= output_index < 1 << 16):
-            raise ValueError("short_channel_id part out of range")
-        return int.__new__(cls, (block_height << 40) | (tx_index << 16) | output_index)
-
-    @property
-    def block_height(self) -> int:
-        return int(self) >> 40
-
-    @property
-    def tx_index(self) -> int:
-        return (int(self) >> 16) & 0xFFFFFF
-
-    @property
-    def output_index(self) -> int:
-        return int(self) & 0xFFFF
-
-    def __str__(self) -> str:
-        return f"{self.block_height}x{self.tx_index}x{self.output_index}"
-
-    def __repr__(self) -> str:
-        return f"ShortChannelId('{self}')"
-
-
 # --------------------------------------------------------------------------- fundamental types
 
 
@@ -178,8 +130,8 @@ class _Scid(_Int):
     def write(self, value):
         if isinstance(value, str):
             try:
-                value = ShortChannelId.parse(value)
-            except ValueError as e:
+                value = ShortChannelId.parse(value.strip())
+            except DecodeError as e:
                 raise EncodeError(str(e)) from None
         return super().write(value)
 

@@ -47,8 +47,15 @@ def test_human(script_runner):
     assert r.returncode == 0 and "539268x845x1" in r.stdout
 
 
-@pytest.mark.parametrize("bad", ["1x2", "16777216x0x0", f"{TXID}:70000", f"{TXID[:-1]}:0", TXID, "hello", "18446744073709551616"])
+@pytest.mark.parametrize("bad", ["1x2", "16777216x0x0", f"{TXID}:70000", f"{TXID[:-1]}:0", TXID, "hello", "18446744073709551616", "0" * 2732, "0" * 21, "0x" + "0" * 17])
 def test_bad_input(script_runner, bad):
     r = run(script_runner, "channel-id", bad)
     assert r.returncode == 1, r.stdout
     assert r.stderr.startswith("lncli: error: ") and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_bad_input_quoted_short(script_runner):
+    """A long bad input is quoted by a short prefix (40 characters and an ellipsis), not whole."""
+    r = run(script_runner, "channel-id", "0" * 2732)
+    assert r.returncode == 1, r.stdout
+    assert "0" * 40 + "'…" in r.stderr and "0" * 41 not in r.stderr and len(r.stderr) < 300

@@ -10,7 +10,7 @@ import time
 
 from lncli.proto import invoice as bolt11
 from lncli.proto.invoice import RouteHintHop
-from lncli.proto.wire import ShortChannelId
+from lncli.proto.scid import ShortChannelId
 from lncli.wallet.seed import derive
 from tests.e2e.procs import out
 from tests.e2e.test_channels import SEEDS, balances, channel, nodes, settled, wait  # noqa: F401 - nodes is a fixture

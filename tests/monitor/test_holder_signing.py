@@ -17,6 +17,7 @@ from lncli.channel import events as ev
 from lncli.channel.channel import ProtocolError
 from lncli.errors import RefusedError
 from lncli.monitor import monitor as mon
+from lncli.monitor import record as monrec
 from lncli.monitor.store import MonitorStore
 from lncli.proto.wire import decode_message
 from tests.channel.harness import A, B, ONION, OTHER, Pair, phash, preimage
@@ -31,10 +32,10 @@ def _eager(channel) -> ev.LatestHolderCommitment:
 
 def _old_form(u: ev.LatestHolderCommitment, eager: ev.LatestHolderCommitment) -> ev.LatestHolderCommitment:
     """``u`` as the earlier code wrote it: JSON without ``remote_signature``, signed txs; loaded back."""
-    d = mon.update_to_json(dataclasses.replace(eager, update_id=u.update_id))
+    d = monrec.update_to_json(dataclasses.replace(eager, update_id=u.update_id))
     del d["remote_signature"]
     assert all(h["local_signature"] is not None for h in d["htlc_txs"])
-    back = mon.update_from_json(json.loads(json.dumps(d)))
+    back = monrec.update_from_json(json.loads(json.dumps(d)))
     assert back.remote_signature is None
     return back
 
@@ -242,7 +243,7 @@ def test_old_form_updates_and_snapshot_force_close_alike(chain, tmp_path, anchor
         (m.channel_id, json.dumps(record), m.latest_update_id),
     )
     for u in old[cut:]:
-        d = mon.update_to_json(u)
+        d = monrec.update_to_json(u)
         if isinstance(u, ev.LatestHolderCommitment):
             d.pop("remote_signature")
         store.insert_body(store.conn, m.channel_id, u.update_id, json.dumps(d))

@@ -9,6 +9,7 @@ from lncli.bitcoin.tx import OutPoint
 from lncli.chain.interface import TxRejected
 from lncli.channel import events as ev
 from lncli.monitor import monitor as mon
+from lncli.monitor import record as monrec
 from tests.channel.harness import A, B, ONION, phash, preimage
 from tests.monitor.chainpair import DELAY, DEST, ChainPair, Runner, new_chain, of_type, received_at
 
@@ -284,7 +285,7 @@ def test_update_json_round_trip(chain):
     for side in (A, B):
         kinds = set()
         for u in p.monitor[side]:
-            back = mon.update_from_json(json.loads(json.dumps(mon.update_to_json(u))))
+            back = monrec.update_from_json(json.loads(json.dumps(monrec.update_to_json(u))))
             assert back == u
             kinds.add(type(u))
         assert len(kinds) >= 5

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from lncli.channel import events as ev
 from lncli.errors import DecodeError, RefusedError
 from lncli.monitor import monitor as mon
+from lncli.monitor import record as monrec
 from lncli.proto import commitment as bolt3
 from lncli.monitor.store import MonitorStore, monitor_db_path
 from tests.channel.harness import A, B
@@ -107,7 +108,7 @@ def real_updates(tmp_path_factory):
     r = Runner(chain, p, sides=(A,))
     record = r.monitors[A].to_record()
     chain.close()
-    return [mon.update_to_json(u) for u in p.monitor[A]], record, p.ch[A].secrets
+    return [monrec.update_to_json(u) for u in p.monitor[A]], record, p.ch[A].secrets
 
 
 def _mutate(obj, data):
@@ -134,7 +135,7 @@ def test_decoders_raise_only_decode_error(real_updates, data):
     updates, record, secrets = real_updates
     u = _mutate(data.draw(st.sampled_from(updates)), data)
     try:
-        mon.update_from_json(u)
+        monrec.update_from_json(u)
     except DecodeError:
         pass
     rec = _mutate(record, data) if data.draw(st.booleans()) else data.draw(_json)
@@ -147,7 +148,7 @@ def test_decoders_raise_only_decode_error(real_updates, data):
 def test_decoders_round_trip(real_updates):
     updates, record, secrets = real_updates
     for u in updates:
-        assert mon.update_to_json(mon.update_from_json(json.loads(json.dumps(u)))) == u
+        assert monrec.update_to_json(monrec.update_from_json(json.loads(json.dumps(u)))) == u
     assert mon.ChannelMonitor.from_record(record, secrets).to_record() == record
 
 
@@ -155,7 +156,7 @@ def test_decoders_round_trip(real_updates):
 
 
 def _generic_body(u) -> str:
-    return json.dumps(mon.update_to_json(u), separators=(",", ":"))
+    return json.dumps(monrec.update_to_json(u), separators=(",", ":"))
 
 
 @pytest.fixture(scope="module")
@@ -180,9 +181,9 @@ def test_update_body_is_the_generic_compact_json(real_objects):
     seen = set()
     for side in (A, B):
         for u in updates[side]:
-            body = mon.update_body(u)
+            body = monrec.update_body(u)
             assert body == _generic_body(u)
-            assert mon.update_from_json(json.loads(body)) == u
+            assert monrec.update_from_json(json.loads(body)) == u
             seen.add(type(u))
     assert seen == {ev.ChannelSetup, ev.LatestHolderCommitment, ev.LatestCounterpartyCommitment,
                     ev.CommitmentSecret, ev.PaymentPreimage, ev.ChannelForceClosed}
@@ -218,9 +219,9 @@ def test_update_body_matches_generic_encoder(real_objects, data):
     updates, _, _ = real_objects
     txs = [u.tx for u in updates[A] + updates[B] if isinstance(u, ev.LatestHolderCommitment)]
     u = data.draw(_updates(txs))
-    body = mon.update_body(u)
+    body = monrec.update_body(u)
     assert body == _generic_body(u)
-    assert mon.update_from_json(json.loads(body)) == u
+    assert monrec.update_from_json(json.loads(body)) == u
     # one field replaced by a value of another type
     name = data.draw(st.sampled_from([f.name for f in dataclasses.fields(u)]))
     odd = dataclasses.replace(u, **{name: data.draw(_odd)})
@@ -228,9 +229,9 @@ def test_update_body_matches_generic_encoder(real_objects, data):
         expected = json.loads(_generic_body(odd))
     except (TypeError, ValueError) as e:
         with pytest.raises(type(e)):
-            mon.update_body(odd)
+            monrec.update_body(odd)
     else:
-        assert json.loads(mon.update_body(odd)) == expected
+        assert json.loads(monrec.update_body(odd)) == expected
 
 
 def test_record_text_is_the_record(real_objects):
@@ -266,7 +267,7 @@ def test_loads_rows_written_by_the_old_encoders(real_objects, tmp_path):
         (m.channel_id, json.dumps(m.to_record()), m.latest_update_id),
     )
     for u in us[cut:]:
-        store.insert_body(store.conn, m.channel_id, u.update_id, json.dumps(mon.update_to_json(u)))
+        store.insert_body(store.conn, m.channel_id, u.update_id, json.dumps(monrec.update_to_json(u)))
         m.apply(u)
     back = store.load(m.channel_id, secrets[A])
     assert back.to_record() == m.to_record()
@@ -280,10 +281,10 @@ def test_loads_rows_written_by_the_old_encoders(real_objects, tmp_path):
 @given(c=st.builds(mon.CounterpartyCommitment, _ints, _bytes, _bytes, _htlcs, _ints), odd=_odd,
        name=st.sampled_from(["commitment_number", "txid", "per_commitment_point", "htlcs", "feerate_per_kw"]))
 def test_counterparty_record_text_matches_generic_encoder(c, odd, name):
-    assert c.record_text == json.dumps(mon._counterparty_json(c), separators=(",", ":"))
+    assert c.record_text == json.dumps(monrec._counterparty_json(c), separators=(",", ":"))
     c = dataclasses.replace(c, **{name: odd})
     try:
-        expected = json.loads(json.dumps(mon._counterparty_json(c)))
+        expected = json.loads(json.dumps(monrec._counterparty_json(c)))
     except (TypeError, ValueError, AttributeError) as e:
         with pytest.raises(type(e)):
             c.record_text
@@ -399,7 +400,7 @@ def test_updates_of_the_first_schema_migrate_to_integer_keys(chain, tmp_path):
                    (cid, m.to_record_text(), m.latest_update_id))
         for u in ups[1:]:
             db.execute("INSERT INTO monitor_updates(channel_id, update_id, body) VALUES (?, ?, ?)",
-                       (cid, u.update_id, mon.update_body(u)))
+                       (cid, u.update_id, monrec.update_body(u)))
             m.apply(u)
         monitors[cid] = (m, [u.update_id for u in ups[1:]], p.ch[side].secrets)
     db.close()

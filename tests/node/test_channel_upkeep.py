@@ -13,7 +13,7 @@ from lncli.config import Config
 from lncli.errors import InputError
 from lncli.node.node import Node, NodeSettings
 from lncli.proto import invoice as bolt11
-from lncli.proto.wire import ShortChannelId
+from lncli.proto.scid import ShortChannelId
 from tests.node.test_channels import chan, connect, fund_wallet, mine, open_channel, run, until
 
 

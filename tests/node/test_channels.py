@@ -9,7 +9,7 @@ import pytest
 
 from lncli.channel.state import ChannelState
 from lncli.config import Config
-from lncli.errors import LncliError, RefusedError
+from lncli.errors import InputError, LncliError, RefusedError
 from lncli.node.node import Node, NodeSettings
 from lncli.wallet.fund import fund
 
@@ -123,6 +123,20 @@ def test_open_pay_restart_close(tmp_path):
             await until(lambda: a.channels.by_id[cid].reestablished and b.channels.by_id[cid].reestablished, what="reestablish")
             inv5 = b.invoices.create(7_000)
             assert (await a.channels.payments.pay(inv5.bolt11))["status"] == "succeeded"
+            # every form of reference finds it (one parser: lncli.proto.scid.parse_channel_ref)
+            e = a.channels.find(cid.hex())
+            ch = e.channel
+            forms = [cid.hex().upper(), str(ch.funding_outpoint), b.node_id.hex()]
+            if ch.short_channel_id is not None:
+                forms += [str(ch.short_channel_id), str(int(ch.short_channel_id)), hex(ch.short_channel_id)]
+            for form in forms:
+                assert a.channels.find(form) is e, form
+            with pytest.raises(InputError, match="no channel with short_channel_id 1x2x3"):
+                a.channels.find("1x2x3")
+            with pytest.raises(InputError, match="no open channel with peer"):
+                a.channels.find("03" + "11" * 32)
+            with pytest.raises(InputError, match="is not a channel_id"):
+                a.channels.find("0" * 2732)
             # cooperative close
             res = await a.channels.close_channel(a.channels.find(cid.hex()))
             assert res["state"] == "CLOSING" and res["closing_txid"]

@@ -50,7 +50,7 @@ def test_penalty_for_datadir(chain, tmp_path):
     outpoint = f"{ch.funding_txid[::-1].hex()}:{ch.funding_output_index}"
     names = [ch.channel_id.hex(), outpoint]
     if ch.short_channel_id is not None:
-        from lncli.proto.wire import ShortChannelId
+        from lncli.proto.scid import ShortChannelId
 
         names += [str(ShortChannelId(ch.short_channel_id)), str(int(ch.short_channel_id))]
     for name in names:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+import pickle
 
 import pytest
 from hypothesis import given, settings
@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from pyln.proto.primitives import ShortChannelId as PylnScid
 
 from lncli.errors import DecodeError
-from lncli.proto.scid import ShortChannelId, channel_id, channel_id_from_outpoint, parse_outpoint
+from lncli.proto.scid import ShortChannelId, channel_id, channel_id_from_outpoint, parse_channel_ref, parse_outpoint
 from tests.conftest import load_vector
 
 SCID = load_vector("bolt07_scid.json")
@@ -39,8 +39,83 @@ def test_scid_pairs(pair):
 
 def test_frozen():
     scid = ShortChannelId(1, 2, 3)
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         scid.block = 5  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        scid.extra = 5  # type: ignore[attr-defined]
+
+
+def test_one_type_is_the_u64():
+    """The same object serves the wire codec (an int) and the text/parts forms."""
+    scid = ShortChannelId(539268, 845, 1)
+    assert isinstance(scid, int) and scid == 592931436542885889 and hash(scid) == hash(592931436542885889)
+    assert ShortChannelId(592931436542885889) == scid and ShortChannelId("539268x845x1") == scid
+    assert ShortChannelId(scid) is scid
+    assert {scid: 1}[592931436542885889] == 1
+    assert repr(scid) == "ShortChannelId('539268x845x1')" and f"{scid}" == "539268x845x1"
+    assert type(scid + 0) is int  # arithmetic leaves the type
+    assert ShortChannelId.parse("0x083a8400034d0001") == scid
+    assert ShortChannelId(1, 2, 3) < ShortChannelId(1, 3, 0) < ShortChannelId(2, 0, 0)
+    assert pickle.loads(pickle.dumps(scid)) == scid and type(pickle.loads(pickle.dumps(scid))) is ShortChannelId
+    from lncli.proto import wire
+
+    assert wire.ShortChannelId is ShortChannelId
+
+
+@pytest.mark.parametrize("text", ["0" * 21, "0" * 2732, "0x" + "0" * 17, "1" * 21])
+def test_too_many_digits(text):
+    with pytest.raises(DecodeError):
+        ShortChannelId.parse(text)
+    with pytest.raises(DecodeError):
+        parse_channel_ref(text)
+
+
+def test_error_quotes_a_short_prefix():
+    bad = "0" * 2732
+    with pytest.raises(DecodeError) as e:
+        parse_channel_ref(bad)
+    msg = str(e.value)
+    assert len(msg) < 300 and "'" + "0" * 40 + "'…" in msg and "0" * 41 not in msg
+    with pytest.raises(DecodeError) as e:
+        ShortChannelId.from_str("9" * 500)
+    assert "9" * 41 not in str(e.value) and "…" in str(e.value)
+    with pytest.raises(DecodeError) as e:
+        ShortChannelId.from_str("1x2")  # short inputs quoted whole, as before
+    assert str(e.value).startswith("'1x2' is not a short_channel_id")
+
+
+TXID = "8984484a580b825b9972d7adb15050b3ab624ccd731946b3eeddb92f4e7ef6be"
+
+
+@pytest.mark.parametrize(
+    "text, kind, value",
+    [
+        ("539268x845x1", "short_channel_id", ShortChannelId(539268, 845, 1)),
+        (" 539268:845:1 ", "short_channel_id", ShortChannelId(539268, 845, 1)),
+        ("539268X845X1", "short_channel_id", ShortChannelId(539268, 845, 1)),
+        ("592931436542885889", "short_channel_id", ShortChannelId(539268, 845, 1)),
+        ("0x083A8400034D0001", "short_channel_id", ShortChannelId(539268, 845, 1)),
+        (TXID.upper(), "channel_id", bytes.fromhex(TXID)),
+        ("02" + TXID, "node_id", bytes.fromhex("02" + TXID)),
+        (f"{TXID}:1", "outpoint", (bytes.fromhex(TXID)[::-1], 1)),
+    ],
+)
+def test_parse_channel_ref(text, kind, value):
+    ref = parse_channel_ref(text)
+    assert (ref.kind, ref.value) == (kind, value)
+
+
+@pytest.mark.parametrize("text", ["", "hello", "1x2", "16777216x0x0", TXID[:-1], f"{TXID}:x", f"{TXID[:-1]}:1", "18446744073709551616"])
+def test_parse_channel_ref_refuses(text):
+    with pytest.raises(DecodeError):
+        parse_channel_ref(text)
+
+
+def test_parse_channel_ref_kinds():
+    with pytest.raises(DecodeError, match=r"is not a channel_id \(64 hex\) or a funding outpoint TXID:VOUT$"):
+        parse_channel_ref("1x2x3", ("channel_id", "outpoint"))
+    with pytest.raises(DecodeError, match="is not a short_channel_id"):
+        parse_channel_ref("02" + TXID, ("short_channel_id",))
 
 
 @pytest.mark.parametrize(
@@ -146,6 +221,10 @@ def test_scid_round_trips(scid):
     assert ShortChannelId.from_int(scid.to_int()) == scid
     assert ShortChannelId.from_bytes(scid.to_bytes()) == scid
     assert ShortChannelId.parse(str(scid.to_int())) == scid
+    assert ShortChannelId.parse(hex(scid)) == scid
+    assert ShortChannelId(int(scid)) == scid and ShortChannelId(str(scid)) == scid
+    assert ShortChannelId(scid.block, scid.txindex, scid.output) == scid
+    assert parse_channel_ref(str(scid)).value == scid
     pyln = PylnScid.from_int(scid.to_int())  # independent implementation
     assert pyln.to_bytes() == scid.to_bytes() and str(pyln) == str(scid)
 
@@ -154,6 +233,11 @@ def test_scid_round_trips(scid):
 @given(st.integers(0, (1 << 64) - 1))
 def test_every_u64_is_a_scid(value):
     assert ShortChannelId.from_int(value).to_int() == value
+    scid = ShortChannelId(value)
+    assert type(scid) is ShortChannelId and int(scid) == value
+    assert ShortChannelId.from_bytes(value.to_bytes(8, "big")) == scid and scid.to_bytes() == value.to_bytes(8, "big")
+    assert ShortChannelId.from_str(str(scid)) == scid and ShortChannelId.parse(str(value)) == scid
+    assert scid.block << 40 | scid.txindex << 16 | scid.output == value
 
 
 @settings(max_examples=300)

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from lncli.errors import DecodeError
 from lncli.proto import tlv
-from lncli.proto.wire import Schema, ShortChannelId
+from lncli.proto.scid import ShortChannelId
+from lncli.proto.wire import Schema
 from tests.conftest import load_vector
 
 V = load_vector("bolt01_bigsize.json")
