@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from lncli.bitcoin.tx import Transaction
 from lncli.errors import InputError
@@ -24,19 +23,10 @@ from lncli.monitor.penalty import Penalty, feerate_per_kw_from_sat_per_vb, parse
 __all__ = ["PenaltyResult", "penalty_for_datadir", "punish"]
 
 
-def penalty_for_datadir(
-    datadir: Path | str,
-    network: str,
-    channel: str,
-    revoked_tx: Transaction,
-    *,
-    destination_script: bytes | None = None,
-    destination_fn: Callable[[], bytes] | None = None,
-    feerate_per_kw: int | None = None,
-) -> Penalty:
-    """:func:`lncli.monitor.penalty.build_penalty` for the channel ``channel`` names in
-    ``datadir``'s node database. ``destination_fn`` gives a destination when none is given and
-    the monitor has none yet."""
+def penalty_for_datadir(datadir: Path | str, network: str, channel: str, revoked_tx: Transaction, **options) -> Penalty:
+    """:func:`lncli.monitor.penalty.penalty_for_channels` for the channel ``channel`` names in
+    ``datadir``'s node database; ``options`` as that function takes them (destination_script,
+    destination_fn, feerate_per_kw)."""
     from lncli.monitor.store import MonitorStore, monitor_db_path
     from lncli.node.channels import stored_channels
     from lncli.store.db import OperationalError, open_db
@@ -52,10 +42,7 @@ def penalty_for_datadir(
             channels = []
         if not channels:
             raise InputError(f"no channels in {path}")
-        return penalty_for_channels(
-            MonitorStore(db), channels, channel, revoked_tx,
-            destination_script=destination_script, destination_fn=destination_fn, feerate_per_kw=feerate_per_kw,
-        )
+        return penalty_for_channels(MonitorStore(db), channels, channel, revoked_tx, **options)
     finally:
         db.close()
 

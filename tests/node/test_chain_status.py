@@ -2,35 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
 from lncli.config import Config
 from lncli.node.chain_status import chain_status
+from tests.node.env import FakeEnv
 
 KEYS = ["chain", "blocks", "headers", "verification_progress", "difficulty", "best_block_hash",
         "mempool_size", "backend", "version", "location"]
 
 
-@dataclass
-class _Env:
-    datadir: Path
-    config: Config
-    network: str = "regtest"
-
-    @property
-    def netdir(self) -> Path:
-        return self.datadir / self.network
-
-    def ensure_netdir(self) -> Path:
-        self.netdir.mkdir(parents=True, exist_ok=True)
-        return self.netdir
-
-
 def test_chain_status_without_and_with_a_wallet(tmp_path):
     from lncli.wallet.wallet import open_wallet
 
-    env = _Env(tmp_path / "dd", Config({"chaindir": [str(tmp_path / "chain")]}, None))
+    env = FakeEnv(tmp_path / "dd", Config({"chaindir": [str(tmp_path / "chain")]}, None))
     st = chain_status(env)
     assert list(st.to_json()) == KEYS
     assert st.wallet_balance is None and st.info.backend == "embedded" and st.info.blocks == 0

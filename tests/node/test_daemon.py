@@ -3,29 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from lncli.config import Config, node_options
 from lncli.errors import InputError, RefusedError
 from lncli.node.daemon import event_loop_runner, node_settings
-
-
-@dataclass
-class _Env:
-    datadir: Path
-    config: Config
-    network: str = "regtest"
-
-    @property
-    def netdir(self) -> Path:
-        return self.datadir / self.network
-
-    def ensure_netdir(self) -> Path:
-        self.netdir.mkdir(parents=True, exist_ok=True)
-        return self.netdir
+from tests.node.env import FakeEnv
 
 
 def test_event_loop_runner():
@@ -43,11 +27,11 @@ def test_event_loop_runner():
 
 
 def test_node_settings(tmp_path):
-    env = _Env(tmp_path / "dd", Config({"listen": ["127.0.0.1:0", "[::1]:9736"]}, None))
+    env = FakeEnv(tmp_path / "dd", Config({"listen": ["127.0.0.1:0", "[::1]:9736"]}, None))
     s = node_settings(env, node_options(env.config, alias="a"), "11" * 32)
     assert s.listen == [("127.0.0.1", 0), ("::1", 9736)] and s.alias == "a" and s.dev_seed == bytes.fromhex("11" * 32)
     assert (s.datadir, s.network, s.config) == (env.datadir, "regtest", env.config)
-    off = _Env(tmp_path / "t", Config({}, None), network="testnet")
+    off = FakeEnv(tmp_path / "t", Config({}, None), network="testnet")
     with pytest.raises(RefusedError, match="only allowed on regtest"):
         node_settings(off, node_options(off.config), "11" * 32)
     with pytest.raises(InputError, match="no bitcoind configured for testnet"):
