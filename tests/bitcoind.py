@@ -73,7 +73,7 @@ class RegtestBitcoind:
         return [] if self.cookie else [f"-rpcuser={RPCUSER}", f"-rpcpassword={RPCPASSWORD}"]
 
     @classmethod
-    def start(cls, datadir: Path, *, cookie: bool = False, txindex: bool = True, timeout: float = 60) -> "RegtestBitcoind":
+    def start(cls, datadir: Path, *, cookie: bool = False, txindex: bool = True, timeout: float = 60) -> RegtestBitcoind:
         node = cls(datadir, cookie=cookie, txindex=txindex)
         node._start(timeout)
         return node

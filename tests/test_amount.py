@@ -1,5 +1,6 @@
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lncli.amount import parse_msat, parse_sat
 from lncli.errors import InputError

@@ -13,7 +13,8 @@ pushed bytes for push opcodes (OP_0 and 0x01..OP_PUSHDATA4) and ``None`` for eve
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable, Iterator, Union
+from collections.abc import Iterable, Iterator
+from typing import Union
 
 from lncli.errors import DecodeError
 

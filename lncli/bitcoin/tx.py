@@ -16,8 +16,9 @@ from __future__ import annotations
 import hashlib
 import math
 import struct
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Iterable, Sequence, Union
+from typing import TYPE_CHECKING, Union
 
 from lncli.errors import DecodeError
 
@@ -528,7 +529,7 @@ def fee_for_weight(weight: int, feerate_per_kw: int) -> int:
     return feerate_per_kw * weight // 1000
 
 
-def relay_fee_for(tx: "Transaction", feerate_per_kw: int) -> int:
+def relay_fee_for(tx: Transaction, feerate_per_kw: int) -> int:
     """Fee for an on-chain transaction of ours (sweeps, justice) at ``feerate_per_kw``, rounded up
     on its vsize, so its effective sat/vB (what bitcoind checks against relay fees) is never below
     the rate. BOLT 3 commitment fees use :func:`fee_for_weight` instead."""

@@ -16,7 +16,6 @@ from, default ``lncli``).
 from __future__ import annotations
 
 import http.client
-import socket
 import struct
 import threading
 import urllib.parse
@@ -148,7 +147,7 @@ class BitcoindBackend:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, network: str, config) -> "BitcoindBackend":
+    def from_config(cls, network: str, config) -> BitcoindBackend:
         timeout = config.get("rpctimeout")
         return cls(
             network,
@@ -214,7 +213,7 @@ class BitcoindBackend:
                 raise
             except ConnectionRefusedError:
                 raise self._unreachable("connection refused") from None
-            except (socket.timeout, TimeoutError):
+            except TimeoutError:
                 raise self._unreachable(f"no answer within {self.timeout:g} s") from None
             except (OSError, http.client.HTTPException) as e:
                 reason = getattr(e, "strerror", None) or str(e) or type(e).__name__

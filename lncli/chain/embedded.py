@@ -22,8 +22,8 @@ import os
 import threading
 import time as _time
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from lncli.bitcoin.script import push_int
 from lncli.bitcoin.tx import (
@@ -31,8 +31,6 @@ from lncli.bitcoin.tx import (
     Transaction,
     TxIn,
     TxOut,
-    decode_compact_size,
-    encode_compact_size,
     sha256d,
 )
 from lncli.chain.interface import Block, ChainError, ChainInfo, TxRejected, TxStatus

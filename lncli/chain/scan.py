@@ -6,8 +6,9 @@ the node's chain watcher watches funding outpoints and channel scripts.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Union
+from typing import Union
 
 from lncli.bitcoin.tx import OutPoint, Transaction
 

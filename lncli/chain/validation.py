@@ -19,8 +19,8 @@ BIP 125 rules 2 to 6 without the signalling rule), then scripts.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from lncli.bitcoin.script import classify
 from lncli.bitcoin.sighash import SighashCache

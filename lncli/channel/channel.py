@@ -28,12 +28,6 @@ from __future__ import annotations
 
 from lncli.bitcoin.script import funding_script
 from lncli.bitcoin.tx import OutPoint
-from lncli.proto.commitment import Basepoints
-from lncli.proto.keys import obscure_factor
-from lncli.proto.shachain import RevocationStore
-from lncli.proto.scid import ShortChannelId
-from lncli.proto.wire import Message
-
 from lncli.channel.closing import ClosingMixin
 from lncli.channel.commitment_dance import CommitmentDanceMixin
 from lncli.channel.common import ZERO32 as _ZERO32
@@ -47,6 +41,11 @@ from lncli.channel.record import RecordMixin
 from lncli.channel.reestablish import ReestablishMixin
 from lncli.channel.state import LOCAL, ChannelState, check_transition
 from lncli.channel.updates import HtlcRecord, UpdatesMixin
+from lncli.proto.commitment import Basepoints
+from lncli.proto.keys import obscure_factor
+from lncli.proto.scid import ShortChannelId
+from lncli.proto.shachain import RevocationStore
+from lncli.proto.wire import Message
 
 __all__ = ["Channel", "ChannelError", "ProtocolError", "WeAreBehind", "HtlcRecord"]
 

@@ -9,17 +9,16 @@ from lncli.bitcoin.ecdsa import compact_to_der, der_to_compact
 from lncli.bitcoin.script import classify
 from lncli.bitcoin.sighash import SIGHASH_ALL, SighashCache
 from lncli.bitcoin.tx import Transaction, TxIn, TxOut
-from lncli.errors import DecodeError
-from lncli.proto import commitment as bolt3
-from lncli.proto.commitment_tx import htlc_vouts
-from lncli.proto.wire import Message
-
 from lncli.channel import events as ev
 from lncli.channel.common import ProtocolError, WeAreBehind
 from lncli.channel.common import msg as _msg
 from lncli.channel.events import Outcome
 from lncli.channel.params import FEERATE_FLOOR_PER_KW, ChannelError
 from lncli.channel.state import LOCAL, REMOTE, ChannelState
+from lncli.errors import DecodeError
+from lncli.proto import commitment as bolt3
+from lncli.proto.commitment_tx import htlc_vouts
+from lncli.proto.wire import Message
 
 __all__ = ["ClosingMixin", "check_shutdown_script"]
 

@@ -12,13 +12,6 @@ balances and HTLCs of each commitment come from :mod:`lncli.channel.updates`.
 from __future__ import annotations
 
 from lncli.bitcoin.ecdsa import compact_to_der, der_to_compact, sign, verify
-from lncli.errors import DecodeError
-from lncli.proto import commitment_tx
-from lncli.proto.commitment_tx import BuiltCommitment, commitment_keys, htlc_vouts
-from lncli.proto.keys import derive_privkey, per_commitment_point
-from lncli.proto.shachain import ShachainError
-from lncli.proto.wire import Message
-
 from lncli.channel import events as ev
 from lncli.channel.common import ProtocolError
 from lncli.channel.common import msg as _msg
@@ -26,6 +19,12 @@ from lncli.channel.events import Outcome
 from lncli.channel.params import ChannelError
 from lncli.channel.state import LOCAL, REMOTE, ChannelState
 from lncli.channel.updates import _REMOVALS
+from lncli.errors import DecodeError
+from lncli.proto import commitment_tx
+from lncli.proto.commitment_tx import BuiltCommitment, commitment_keys, htlc_vouts
+from lncli.proto.keys import derive_privkey, per_commitment_point
+from lncli.proto.shachain import ShachainError
+from lncli.proto.wire import Message
 
 __all__ = ["CommitmentDanceMixin"]
 
@@ -180,7 +179,7 @@ class CommitmentDanceMixin:
     def _remote_signatures(self, b: BuiltCommitment) -> tuple[bytes, tuple]:
         """Our signatures (compact) on their commitment ``b`` and on its HTLC txs (RFC 6979:
         the same every time, so ``b`` keeps them)."""
-        ctx, keys = b.ctx, b.keys
+        keys = b.keys
         sig = sign(self.secrets.funding_privkey, b.funding_sighash(self.funding_script, self.funding_satoshis))
         htlcs = b.htlc_txs(self, REMOTE)
         htlc_key = self._htlc_privkey(keys.per_commitment_point) if htlcs else None

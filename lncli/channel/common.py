@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import json
 
-from lncli.proto.wire import Message, default_schema
-
 from lncli.channel.params import ChannelError
+from lncli.proto.wire import Message, default_schema
 
 __all__ = ["ChannelError", "ProtocolError", "WeAreBehind", "ZERO32", "msg", "ENC", "ids"]
 

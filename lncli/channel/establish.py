@@ -11,13 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lncli.bitcoin.script import p2wsh_script
-from lncli.proto import commitment as bolt3
-from lncli.proto.commitment import Basepoints
-from lncli.proto.features import CHANNEL_TYPE_ANCHORS, CHANNEL_TYPE_STATIC_REMOTEKEY
-from lncli.proto.scid import channel_id as make_channel_id
-from lncli.proto.scid import ShortChannelId
-from lncli.proto.wire import Message
-
 from lncli.channel import events as ev
 from lncli.channel.closing import check_shutdown_script as _check_shutdown_script
 from lncli.channel.common import ProtocolError
@@ -35,6 +28,12 @@ from lncli.channel.params import (
 )
 from lncli.channel.state import REMOTE, ChannelState
 from lncli.channel.updates import _ANCHORS_MSAT
+from lncli.proto import commitment as bolt3
+from lncli.proto.commitment import Basepoints
+from lncli.proto.features import CHANNEL_TYPE_ANCHORS, CHANNEL_TYPE_STATIC_REMOTEKEY
+from lncli.proto.scid import ShortChannelId
+from lncli.proto.scid import channel_id as make_channel_id
+from lncli.proto.wire import Message
 
 if TYPE_CHECKING:
     from lncli.channel.channel import Channel

@@ -11,15 +11,14 @@ from __future__ import annotations
 import operator
 from typing import TYPE_CHECKING
 
-from lncli.proto.commitment import Basepoints
-from lncli.proto.shachain import RevocationStore
-
 from lncli.channel.common import ENC as _ENC
 from lncli.channel.common import ids as _ids
 from lncli.channel.keys import ChannelSecrets
 from lncli.channel.params import ChannelConfig, LocalPolicy
 from lncli.channel.state import ChannelState
 from lncli.channel.updates import HtlcRecord
+from lncli.proto.commitment import Basepoints
+from lncli.proto.shachain import RevocationStore
 
 __all__ = ["RecordMixin"]
 

@@ -5,13 +5,12 @@ revoke_and_ack, shutdown) in the original order."""
 
 from __future__ import annotations
 
-from lncli.proto.wire import Message
-
 from lncli.channel.common import ZERO32 as _ZERO32
 from lncli.channel.common import ProtocolError, WeAreBehind
 from lncli.channel.common import msg as _msg
 from lncli.channel.events import Outcome
 from lncli.channel.state import LOCAL, REMOTE, ChannelState
+from lncli.proto.wire import Message
 
 __all__ = ["ReestablishMixin"]
 

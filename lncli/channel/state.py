@@ -122,7 +122,7 @@ class InboundHTLCState(str, Enum):
 
 def outbound_htlc_state(add_ctn, remove_ctn, local_ctn: int, remote_ctn: int) -> OutboundHTLCState:
     """Name the progress of an HTLC we offered from the commitment numbers it entered/left."""
-    O = OutboundHTLCState
+    O = OutboundHTLCState  # noqa: E741 - the enum, short: every line names one of its states
     if add_ctn[REMOTE] is None:
         return O.LOCAL_ANNOUNCED
     if add_ctn[LOCAL] is None:
@@ -139,7 +139,7 @@ def inbound_htlc_state(
 ) -> InboundHTLCState:
     """Name the progress of an HTLC they offered. ``remote_revoked``: number of their
     commitments revoked so far."""
-    I = InboundHTLCState
+    I = InboundHTLCState  # noqa: E741 - likewise
     if add_ctn[LOCAL] is None:
         return I.REMOTE_ANNOUNCED
     if add_ctn[REMOTE] is None or add_ctn[REMOTE] > remote_ctn:

@@ -24,10 +24,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from lncli.proto import commitment as bolt3
-from lncli.proto.commitment import Htlc
-from lncli.proto.wire import Message
-
 from lncli.channel import events as ev
 from lncli.channel.common import ENC as _ENC
 from lncli.channel.common import ProtocolError
@@ -36,6 +32,9 @@ from lncli.channel.common import msg as _msg
 from lncli.channel.events import Outcome
 from lncli.channel.params import FEERATE_FLOOR_PER_KW, ChannelError
 from lncli.channel.state import LOCAL, REMOTE, ChannelState, inbound_htlc_state, outbound_htlc_state
+from lncli.proto import commitment as bolt3
+from lncli.proto.commitment import Htlc
+from lncli.proto.wire import Message
 
 __all__ = ["HtlcRecord", "UpdatesMixin"]
 
@@ -215,7 +214,8 @@ class UpdatesMixin:
     ) -> Outcome:
         """Offer an HTLC (every sender-side BOLT 2 check; ChannelError refuses it)."""
         if not self.can_add_htlcs():
-            raise ChannelError(f"cannot add an HTLC in channel state {self.state.value}" + (" (shutting down)" if self.state == S.NORMAL else ""))
+            closing = " (shutting down)" if self.state == S.NORMAL else ""
+            raise ChannelError(f"cannot add an HTLC in channel state {self.state.value}{closing}")
         cfg = self.remote_config
         if amount_msat <= 0:
             raise ChannelError("HTLC amount must be positive")

@@ -66,11 +66,14 @@ def root(
 
 
 def _register() -> None:
-    from lncli.cli.commands import channel_id, decode_onion, invoice
-    from lncli.cli.commands import connect, node, peers
-    from lncli.cli.commands import chain as chain_cmds, wallet as wallet_cmds
-    from lncli.cli.commands import channels as channels_cmds, close as close_cmds, open as open_cmds, pay as pay_cmds
+    from lncli.cli.commands import chain as chain_cmds
+    from lncli.cli.commands import channel_id, connect, decode_onion, invoice, node, peers
+    from lncli.cli.commands import channels as channels_cmds
+    from lncli.cli.commands import close as close_cmds
     from lncli.cli.commands import demo as demo_cmd
+    from lncli.cli.commands import open as open_cmds
+    from lncli.cli.commands import pay as pay_cmds
+    from lncli.cli.commands import wallet as wallet_cmds
 
     app.command("channel-id")(channel_id.channel_id)
     app.command("decode-onion")(decode_onion.decode_onion)

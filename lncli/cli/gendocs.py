@@ -24,7 +24,7 @@ class Cmd:
     help: str
     options: list[tuple[list[str], str, bool]]  # (names, help, takes a value)
     arguments: list[tuple[str, str]]
-    children: list["Cmd"]
+    children: list[Cmd]
 
 
 def _short(text: str | None) -> str:

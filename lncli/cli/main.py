@@ -10,11 +10,10 @@ from __future__ import annotations
 import os
 import sys
 
-
 PROG = "lncli"
 
 
-def _fail(code: int, message: str) -> "NoReturn":  # noqa: F821
+def _fail(code: int, message: str) -> NoReturn:  # noqa: F821
     message = " ".join(message.split())  # always one line
     sys.stderr.write(f"{PROG}: error: {message}\n")
     sys.stderr.flush()

@@ -82,7 +82,7 @@ def _cell(value: Any, key: str = ""):
     if _is_time(key, value):
         import datetime
 
-        return datetime.datetime.fromtimestamp(value, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return datetime.datetime.fromtimestamp(value, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     if isinstance(value, dict):
         return _dict_table(value) if value else "-"
     if isinstance(value, (list, tuple)):

@@ -289,7 +289,7 @@ class ChannelMonitor:
                 if not info.htlcs:
                     del self.counterparty[update.commitment_number]  # the secret rebuilds everything
                 else:  # kept for good: its snapshot text now rather than all at the next snapshot
-                    info.record_text
+                    _ = info.record_text
         elif isinstance(update, ev.PaymentPreimage):
             self.preimages[update.payment_hash] = update.payment_preimage
             _rec.preimage_entry(self, update.payment_hash, update.payment_preimage)

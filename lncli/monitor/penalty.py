@@ -21,8 +21,8 @@ the watcher broadcasts) and describes it as a :class:`Penalty`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from lncli.bitcoin.tx import OutPoint, Transaction
 from lncli.errors import DecodeError, InputError, RefusedError

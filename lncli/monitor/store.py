@@ -28,8 +28,8 @@ thousands of rows), and text is cached so a snapshot does not re-encode the whol
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 from lncli.errors import RefusedError
 from lncli.monitor.monitor import ChannelMonitor

@@ -91,7 +91,8 @@ class ChainEvents:
             expiring = ch.expiring_htlcs(height)
             if expiring:
                 kind, hid = expiring[0]
-                self.fail_channel(e, f"HTLC {hid} ({'offered' if kind == 'out' else 'fulfilled'}) reaches its cltv_expiry at block {height}")
+                what = "offered" if kind == "out" else "fulfilled"
+                self.fail_channel(e, f"HTLC {hid} ({what}) reaches its cltv_expiry at block {height}")
 
     def _funding_spent(self, e: Entry, tx: Transaction, height: int) -> None:
         ch = e.channel

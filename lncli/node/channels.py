@@ -46,7 +46,6 @@ from lncli.node.channel_chain import FEE_UPDATE_DOWN, FEE_UPDATE_UP, FEERATE_FLO
 from lncli.node.commits import COMMIT_DELAY, ChannelStore, CommitGroup, Store, rollback
 from lncli.node.dispatch import MessageDispatch
 from lncli.node.entry import LIVE, PRE_FUNDING, Entry
-from lncli.proto.scid import ShortChannelId
 from lncli.proto.wire import encode_message
 from lncli.store.db import transaction
 

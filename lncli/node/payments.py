@@ -269,7 +269,7 @@ class Payments:
             self._waiters[key] = fut
             now = int(time.time())
 
-            def insert(conn, ch=ch, htlc_id=htlc_id):
+            def insert(conn, ch=ch, htlc_id=htlc_id, now=now):
                 conn.execute(
                     "INSERT INTO payments(payment_hash, bolt11, destination, amount_msat, fee_msat, channel_id, htlc_id, cltv_expiry, "
                     "shared_secret, status, created_at) VALUES(?,?,?,?,?,?,?,?,?,?,?)",

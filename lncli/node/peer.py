@@ -31,7 +31,7 @@ from typing import Any
 from lncli.errors import DecodeError, LncliError
 from lncli.node.features import check_peer_features
 from lncli.proto import wire
-from lncli.proto.features import Features, FeatureError
+from lncli.proto.features import FeatureError, Features
 from lncli.proto.transport import (
     ACT_ONE_SIZE,
     ACT_THREE_SIZE,

@@ -17,9 +17,9 @@ The sub-satoshi remainders and trimmed outputs go to the miners.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Iterable, Sequence
 
 from lncli.bitcoin.ecdsa import sign, verify, witness_signature
 from lncli.bitcoin.script import funding_script, p2wsh_script

@@ -14,7 +14,8 @@ I/O, clock or randomness. ``side`` is :data:`LOCAL` (the holder is us) or :data:
 from __future__ import annotations
 
 import hashlib
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 from coincurve._libsecp256k1 import ffi as _ffi
 from coincurve._libsecp256k1 import lib as _secp

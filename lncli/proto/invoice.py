@@ -291,7 +291,7 @@ class Invoice:
 def _parse_hrp(hrp: str) -> tuple[str, int | None]:
     if not hrp.startswith("ln"):
         raise InvoiceError(f"not a Lightning invoice: the prefix {hrp!r} does not start with 'ln'")
-    for prefix, currency in _PREFIXES:
+    for prefix, currency in _PREFIXES:  # noqa: B007 - the match is used after the loop
         if hrp.startswith(prefix):
             rest = hrp[len(prefix):]
             if not rest or rest[0].isdigit():

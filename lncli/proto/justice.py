@@ -18,8 +18,8 @@ per_commitment_secret)``; ``revocation_basepoint_secret`` belongs to us, the cou
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from lncli.bitcoin.ecdsa import pubkey_from_privkey, witness_signature
 from lncli.bitcoin.script import p2wsh_script

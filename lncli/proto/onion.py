@@ -25,8 +25,6 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 
 from lncli.errors import DecodeError
 from lncli.proto import bigsize
-from lncli.proto.scid import ShortChannelId
-from lncli.proto.tlv import encode_tu
 from lncli.proto.onion_failure import (
     FAILURE_CODES,
     encode_failure_message,
@@ -34,6 +32,8 @@ from lncli.proto.onion_failure import (
     generate_key,
     hmac_sha256,
 )
+from lncli.proto.scid import ShortChannelId
+from lncli.proto.tlv import encode_tu
 
 try:  # Direct libsecp256k1 calls: avoid coincurve's per-object key derivations on hot paths.
     from coincurve._libsecp256k1 import ffi as _ffi

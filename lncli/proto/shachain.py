@@ -276,7 +276,7 @@ class RevocationStore:
         # Every pair the spec's insert would have checked must still be consistent.
         for hi, (hi_pos, hi_idx) in enumerate(positions):
             hi_secret = data[9 + 32 * hi : 9 + 32 * hi + 32]
-            for lo, (lo_pos, lo_idx) in enumerate(positions[:hi]):
+            for lo, (_lo_pos, lo_idx) in enumerate(positions[:hi]):
                 if (lo_idx >> hi_pos) << hi_pos != hi_idx:
                     continue
                 if derive_secret(hi_secret, hi_pos, lo_idx) != data[9 + 32 * lo : 9 + 32 * lo + 32]:

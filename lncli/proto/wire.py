@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Iterable, Mapping
-
+from typing import Any
 
 from lncli.errors import DecodeError, InputError
 from lncli.proto import bigsize, tlv

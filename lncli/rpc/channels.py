@@ -8,8 +8,8 @@ channel until it leaves ``AWAITING_LOCKIN`` (``minimum_depth`` confirmations and
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from lncli.errors import InputError, LncliError
 from lncli.rpc.client import RpcClient

@@ -122,7 +122,7 @@ class RpcClient:
         try:
             sock.sendall(json.dumps(request, separators=(",", ":")).encode() + b"\n")
             line = self._read_line(sock)
-        except socket.timeout:
+        except TimeoutError:
             self.close()
             raise UnreachableError(f"the node did not answer {method} within {self.timeout:g} s") from None
         except OSError as e:

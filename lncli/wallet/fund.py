@@ -10,9 +10,8 @@ mined.
 from __future__ import annotations
 
 from lncli.bitcoin.address import address_to_script
-from lncli.bitcoin.tx import TxOut
+from lncli.bitcoin.tx import TxOut, fee_for_weight
 from lncli.wallet.wallet import COINBASE_MATURITY, InsufficientFunds, Wallet, estimate_weight
-from lncli.bitcoin.tx import fee_for_weight
 
 REGTEST_SUBSIDY_HALVING = 150
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from lncli.bitcoin.tx import OutPoint, TxOut  # noqa: E402
+from lncli.bitcoin.tx import TxOut  # noqa: E402
 from lncli.chain.embedded import EmbeddedChain  # noqa: E402
 from tests.chain.test_contract import Key, coinbase_outpoints, p2wpkh_spend  # noqa: E402
 

@@ -18,16 +18,15 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lncli.bitcoin.tx import OutPoint, Transaction, TxIn, TxOut
 from lncli.chain.bitcoind import DEFAULT_PORTS, BitcoindBackend, parse_block
 from lncli.chain.interface import BackendUnreachable, ChainBackend, TxRejected
 from lncli.config import Config
 from lncli.errors import RefusedError
-
-
 from tests.bitcoind import free_port
-
 
 # ---------------------------------------------------------------------------------------------
 # a fake bitcoind
@@ -297,7 +296,6 @@ if _contract is not None:
         return bitcoind
 
 
-from hypothesis import given, settings, strategies as st  # noqa: E402
 
 
 @settings(max_examples=300, deadline=None)

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from lncli.channel.channel import Channel
 from lncli.channel.params import ChannelError
 from lncli.channel.state import LOCAL
 from lncli.proto.keys import commitment_number_from_tx
-
-from tests.channel.harness import A, B, ONION, OTHER, Pair, phash, preimage, roundtrip
+from tests.channel.harness import ONION, OTHER, A, B, Pair, phash, preimage, roundtrip
 
 sides = st.sampled_from([A, B])
 

@@ -15,8 +15,7 @@ from lncli.channel.channel import Channel
 from lncli.channel.params import ChannelError
 from lncli.channel.state import LOCAL, ChannelState
 from lncli.proto import commitment as bolt3
-
-from tests.channel.harness import A, B, ONION, normal_pair, of_type, phash, preimage, script_for
+from tests.channel.harness import ONION, A, B, normal_pair, of_type, phash, preimage, script_for
 
 S = ChannelState
 

@@ -14,8 +14,7 @@ from lncli.channel.channel import ProtocolError
 from lncli.channel.state import LOCAL
 from lncli.proto import commitment as bolt3
 from lncli.proto.wire import decode_message
-
-from tests.channel.harness import A, B, ONION, normal_pair, phash, preimage
+from tests.channel.harness import ONION, A, B, normal_pair, phash, preimage
 
 
 def test_bad_commitment_signature_is_refused_and_state_kept():

@@ -13,8 +13,7 @@ from lncli.channel.channel import Channel, ProtocolError
 from lncli.channel.state import ChannelState
 from lncli.proto.scid import channel_id
 from lncli.proto.wire import decode_message
-
-from tests.channel.harness import A, B, OTHER, Pair, of_type
+from tests.channel.harness import OTHER, A, B, Pair, of_type
 
 S = ChannelState
 

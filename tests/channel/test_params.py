@@ -13,7 +13,6 @@ from lncli.channel.state import TRANSITIONS, ChannelState, check_transition
 from lncli.errors import RefusedError
 from lncli.proto.features import Features
 from lncli.proto.wire import decode_message, encode_message
-
 from tests.channel.harness import CHAIN
 
 SEED_A = hashlib.sha256(b"a").digest()

@@ -13,8 +13,7 @@ import pytest
 
 from lncli.channel.channel import Channel
 from lncli.channel.state import ChannelState
-
-from tests.channel.harness import A, B, ONION, Pair, normal_pair, phash, preimage, roundtrip, script_for
+from tests.channel.harness import ONION, A, B, Pair, normal_pair, phash, preimage, roundtrip, script_for
 
 
 def _dumps(c: Channel) -> str:

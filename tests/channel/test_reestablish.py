@@ -9,8 +9,7 @@ import pytest
 from lncli.channel.channel import Channel, ProtocolError, WeAreBehind
 from lncli.channel.state import ChannelState
 from lncli.proto.wire import decode_message
-
-from tests.channel.harness import A, B, ONION, OTHER, Pair, normal_pair, phash, preimage, roundtrip
+from tests.channel.harness import ONION, OTHER, A, B, Pair, normal_pair, phash, preimage, roundtrip
 
 S = ChannelState
 

@@ -15,8 +15,7 @@ from lncli.channel.params import ChannelError
 from lncli.channel.state import LOCAL, REMOTE, InboundHTLCState, OutboundHTLCState
 from lncli.proto import commitment as bolt3
 from lncli.proto.wire import decode_message
-
-from tests.channel.harness import A, B, ONION, OTHER, normal_pair, of_type, phash, preimage
+from tests.channel.harness import ONION, OTHER, A, B, normal_pair, of_type, phash, preimage
 
 
 @pytest.mark.parametrize("anchors", [False, True])

@@ -1,7 +1,6 @@
 """The CLI conventions, through the installed console script."""
 
 import io
-import json
 import subprocess
 import sys
 

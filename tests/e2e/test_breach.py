@@ -19,7 +19,7 @@ import pytest
 from lncli.bitcoin.tx import Transaction
 from lncli.chain.embedded import EmbeddedChain
 from lncli.rpc.client import RpcClient
-from tests.e2e.test_channels import nodes, channel, pay, settled, wait  # noqa: F401 - fixtures
+from tests.e2e.test_channels import channel, nodes, pay, settled, wait  # noqa: F401 - fixtures
 
 CAPACITY = 400_000
 PUSH_SAT = 20_000

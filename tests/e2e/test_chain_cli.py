@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 
-
 from tests.e2e.procs import lncli, one_line_error, out
 
 _SCRIPT = os.path.join(os.path.dirname(sys.executable), "lncli")

@@ -10,7 +10,6 @@ import pytest
 from tests.e2e.procs import lncli, out
 
 
-
 @pytest.fixture
 def node(env, tmp_path):
     started = []

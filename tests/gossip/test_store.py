@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 from lncli.errors import DecodeError
 from lncli.gossip import store
 from lncli.gossip.store import GossipStoreError, crc32c, crc32c_py
-from lncli.proto import gossip
 from lncli.proto.scid import ShortChannelId
 from tests.conftest import DATA
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import hashlib
 
-from lncli.bitcoin.script import p2wpkh_script_for_pubkey
 from lncli.bitcoin.ecdsa import pubkey_from_privkey
+from lncli.bitcoin.script import p2wpkh_script_for_pubkey
 from lncli.bitcoin.tx import TxOut
 from lncli.chain.embedded import EmbeddedChain
 from lncli.chain.interface import TxRejected
@@ -15,8 +15,8 @@ from lncli.channel.channel import Channel
 from lncli.channel.params import LocalPolicy
 from lncli.monitor import monitor as mon
 from lncli.proto.wire import decode_message
-from tests.channel.harness import A, B, CHAIN, OTHER, Pair
 from tests.chain.test_contract import Key, coinbase_outpoints, p2wpkh_spend
+from tests.channel.harness import CHAIN, OTHER, A, B, Pair
 
 FUNDER = Key(7)
 DEST = {A: p2wpkh_script_for_pubkey(pubkey_from_privkey((11).to_bytes(32, "big"))),

@@ -20,7 +20,7 @@ from lncli.monitor import monitor as mon
 from lncli.monitor import record as monrec
 from lncli.monitor.store import MonitorStore
 from lncli.proto.wire import decode_message
-from tests.channel.harness import A, B, ONION, OTHER, Pair, phash, preimage
+from tests.channel.harness import ONION, OTHER, A, B, Pair, phash, preimage
 from tests.monitor.chainpair import DEST, ChainPair, Runner, new_chain, of_type
 
 

@@ -10,7 +10,7 @@ from lncli.chain.interface import TxRejected
 from lncli.channel import events as ev
 from lncli.monitor import monitor as mon
 from lncli.monitor import record as monrec
-from tests.channel.harness import A, B, ONION, phash, preimage
+from tests.channel.harness import ONION, A, B, phash, preimage
 from tests.monitor.chainpair import DELAY, DEST, ChainPair, Runner, new_chain, of_type, received_at
 
 
@@ -60,7 +60,7 @@ def test_holder_force_close_sweeps_to_local_and_htlcs(chain):
     # HTLC-success right away (A knows preimage 2); to_local and HTLC-timeout wait
     assert any("HTLC-success" in k for k in r.accepted[A])
     waits = {a.reason: a.height for h, a in r.actions[A] if h == conf_height and isinstance(a, mon.WaitUntil)}
-    assert waits["to_local of our commitment: to_self_delay of %d blocks" % DELAY] == conf_height + DELAY - 1
+    assert waits[f"to_local of our commitment: to_self_delay of {DELAY} blocks"] == conf_height + DELAY - 1
     assert waits["our HTLC-timeout tx of HTLC 0: cltv_expiry"] == tip + 30
     # the sweep of to_local one block early is non-BIP68-final
     sweep = of_type(m.plan(conf_height + DELAY - 1), mon.Broadcast)
@@ -73,7 +73,7 @@ def test_holder_force_close_sweeps_to_local_and_htlcs(chain):
         chain.broadcast(timeout)
     end = r.mine_until_resolved(A)
     assert r.accepted[A]["sweep to_local of our commitment"] == conf_height + DELAY - 1
-    assert r.accepted[A]["our HTLC-timeout tx of HTLC 0 (cltv_expiry %d)" % (tip + 30)] == tip + 30
+    assert r.accepted[A][f"our HTLC-timeout tx of HTLC 0 (cltv_expiry {tip + 30})"] == tip + 30
     # every output of A's commitment (to_local, both HTLCs) ended at A's destination
     spends = spends_of(chain, bc.tx, conf_height)
     assert len(spends) == 3  # to_remote (B's) stays unspent here: B's monitor is not running
@@ -183,7 +183,6 @@ def test_revoked_commitment_second_stage_justice(chain):
     r.muted.add(A)  # A is offline while B cheats
     chain.broadcast(old)
     r.mine()
-    conf = r.height
     (timeout,) = [h.tx for h in old_htlc_txs if h.offered]  # B's HTLC-timeout, valid at tip + 40
     r.mine(tip + 40 - r.height)
     chain.broadcast(timeout)

@@ -20,7 +20,6 @@ from tests.channel.harness import A, B
 from tests.monitor.chainpair import Runner, new_chain
 from tests.monitor.test_monitor import revoked_pair
 
-
 # ------------------------------------------------------------------ decoders
 
 _json = st.recursive(
@@ -175,6 +174,6 @@ def test_counterparty_record_text_matches_generic_encoder(c, odd, name):
         expected = json.loads(json.dumps(monrec._counterparty_json(c)))
     except (TypeError, ValueError, AttributeError) as e:
         with pytest.raises(type(e)):
-            c.record_text
+            _ = c.record_text
     else:
         assert json.loads(c.record_text) == expected

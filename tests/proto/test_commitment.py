@@ -413,7 +413,7 @@ def test_property_amounts_trimming_and_order(ch):
     balances = {"opener": opener_left // 1000, "other": other // 1000}
     to_miners_msat = paid_by_opener + (opener_left % 1000) + (other % 1000)
     to_miners_msat += sum(h.amount_msat for h in trimmed) + sum(h.amount_msat % 1000 for h in kept)
-    for side, sat in balances.items():
+    for sat in balances.values():
         if sat < dust or sat == 0:
             to_miners_msat += sat * 1000
     n_anchors = (commit.local_anchor_vout is not None) + (commit.remote_anchor_vout is not None)

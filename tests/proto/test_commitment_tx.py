@@ -117,7 +117,7 @@ def test_build_commitment_of_either_side_is_the_vectors(case, side):
     )
     rows = built.htlc_txs(ch, side)
     assert built.htlc_txs(ch, side) is rows  # computed once
-    for (vout, h, htx, hcache, hsighash), (vout2, h2) in zip(rows, htlc_vouts(got)):
+    for (vout, h, htx, _hcache, hsighash), (vout2, h2) in zip(rows, htlc_vouts(got)):
         assert (vout, h) == (vout2, h2)
         assert htx == htlc_tx(ch, side, got.tx.txid(), vout, h, KEYS, case["feerate"])
         assert htx == build_htlc_tx(

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from lncli.errors import DecodeError
 from lncli.proto import invoice as bolt11
 from lncli.proto.features import FEATURES
-from lncli.proto.invoice import Fallback, InvoiceError, InvoiceNetworkError, RouteHintHop, UnknownField
+from lncli.proto.invoice import InvoiceError, InvoiceNetworkError, RouteHintHop, UnknownField
 from tests.conftest import load_vector
 
 VEC = load_vector("bolt11_invoices.json")

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lncli.errors import DecodeError
+from lncli.proto.onion import compute_shared_secrets
 from lncli.proto.onion_failure import (
     BADONION,
     FAILURE_CODES,
@@ -32,7 +33,6 @@ from lncli.proto.onion_failure import (
     hmac_sha256,
     wrap_failure,
 )
-from lncli.proto.onion import compute_shared_secrets
 from tests.conftest import load_vector
 
 

@@ -114,7 +114,7 @@ def _anchor_htlc_witness_scripts():
 def test_anchor_htlc_scripts_in_appendix_f():
     cases = _anchor_htlc_witness_scripts()
     assert len(cases) == 15
-    for _name, offered, locktime, wscript, out_spk in cases:
+    for _name, offered, _locktime, wscript, out_spk in cases:
         candidates = set()
         for htlc_id, h in HTLCS.items():
             if offered == (h["direction"] == "local->remote"):

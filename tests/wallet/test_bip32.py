@@ -1,9 +1,10 @@
 """BIP 32 test vectors 1 and 2 (bitcoin/bips bip-0032.mediawiki)."""
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from lncli.errors import DecodeError
+from lncli.errors import DecodeError, InputError
 from lncli.wallet.bip32 import HARDENED, derive_path, master_key, parse_extended_key, parse_path
 
 V1 = (
@@ -64,14 +65,14 @@ def test_public_derivation_matches_private():
 
 def test_hardened_from_public_refused():
     m = master_key(bytes(32))
-    with pytest.raises(Exception):
+    with pytest.raises(InputError):
         m.neuter().child(HARDENED)
 
 
 def test_parse_path():
     assert parse_path("m/84'/1h/0H/0/5") == [84 + HARDENED, 1 + HARDENED, HARDENED, 0, 5]
     for bad in ("84'/0", "m/x", "m/2147483648", "m//1"):
-        with pytest.raises(Exception):
+        with pytest.raises(InputError):
             parse_path(bad)
 
 

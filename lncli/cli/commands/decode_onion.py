@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Optional
 
 import typer
 
@@ -32,13 +32,13 @@ def decode_onion(
     failure: Optional[str] = typer.Option(
         None, "--failure", metavar="HEX", help="Decode this returned failure onion instead ('-' reads stdin)."
     ),
-    shared_secret: List[str] = typer.Option(
+    shared_secret: list[str] = typer.Option(
         [], "--shared-secret", metavar="HEX", help="With --failure: the route's shared secrets, first hop first (repeat)."
     ),
     session_key: Optional[str] = typer.Option(
         None, "--session-key", metavar="HEX", help="With --failure: the sender's session key, instead of --shared-secret."
     ),
-    hop: List[str] = typer.Option(
+    hop: list[str] = typer.Option(
         [], "--hop", metavar="PUBKEY", help="With --session-key: each hop's node id, first hop first (repeat)."
     ),
 ) -> None:

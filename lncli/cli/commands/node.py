@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Optional
 
 import typer
 
@@ -16,7 +16,7 @@ app = typer.Typer(help="Run the node (start), stop it, show what it is (info).",
 @app.command("start")
 def start(
     ctx: typer.Context,
-    listen: Optional[List[str]] = typer.Option(
+    listen: Optional[list[str]] = typer.Option(
         None, "--listen", metavar="HOST:PORT", help="Accept peers here (repeatable; [::1]:9735 for IPv6; port 0 picks one) [config listen=; default 127.0.0.1:9735]."
     ),
     alias: Optional[str] = typer.Option(None, "--alias", help="Node alias, up to 32 bytes [config alias=]."),
