@@ -43,6 +43,25 @@ __all__ = ["EstablishMixin"]
 S = ChannelState
 
 
+def _our_parameters(c: Channel) -> dict:
+    """The fields open_channel and accept_channel share: our limits and our keys for commitment 0."""
+    cfg, sec = c.local_config, c.secrets
+    return dict(
+        dust_limit_satoshis=cfg.dust_limit_satoshis,
+        max_htlc_value_in_flight_msat=cfg.max_htlc_value_in_flight_msat,
+        channel_reserve_satoshis=cfg.channel_reserve_satoshis,
+        htlc_minimum_msat=cfg.htlc_minimum_msat,
+        to_self_delay=cfg.to_self_delay,
+        max_accepted_htlcs=cfg.max_accepted_htlcs,
+        funding_pubkey=sec.funding_pubkey,
+        revocation_basepoint=sec.revocation_basepoint,
+        payment_basepoint=sec.payment_basepoint,
+        delayed_payment_basepoint=sec.delayed_payment_basepoint,
+        htlc_basepoint=sec.htlc_basepoint,
+        first_per_commitment_point=sec.per_commitment_point(0),
+    )
+
+
 class EstablishMixin:
     """Opening a :class:`~lncli.channel.channel.Channel`."""
 
@@ -89,30 +108,17 @@ class EstablishMixin:
         fee_msat = bolt3.commitment_fee_sat(feerate_per_kw, 0, c.anchors) * 1000 + (_ANCHORS_MSAT if c.anchors else 0)
         if c.base_ours_msat < fee_msat + c.local_config.dust_limit_satoshis * 1000:
             raise ChannelError("the funding amount cannot pay the initial commitment fee")
-        sec = c.secrets
         tlvs: dict = {"channel_type": {"type": (CHANNEL_TYPE_ANCHORS if c.anchors else CHANNEL_TYPE_STATIC_REMOTEKEY).to_bytes()}}
         if shutdown_scriptpubkey is not None:
             tlvs["upfront_shutdown_script"] = {"shutdown_scriptpubkey": shutdown_scriptpubkey}
-        cfg = c.local_config
         msg = _msg(
             "open_channel",
             chain_hash=c.chain_hash,
             temporary_channel_id=c.temporary_channel_id,
             funding_satoshis=funding_satoshis,
             push_msat=push_msat,
-            dust_limit_satoshis=cfg.dust_limit_satoshis,
-            max_htlc_value_in_flight_msat=cfg.max_htlc_value_in_flight_msat,
-            channel_reserve_satoshis=cfg.channel_reserve_satoshis,
-            htlc_minimum_msat=cfg.htlc_minimum_msat,
             feerate_per_kw=feerate_per_kw,
-            to_self_delay=cfg.to_self_delay,
-            max_accepted_htlcs=cfg.max_accepted_htlcs,
-            funding_pubkey=sec.funding_pubkey,
-            revocation_basepoint=sec.revocation_basepoint,
-            payment_basepoint=sec.payment_basepoint,
-            delayed_payment_basepoint=sec.delayed_payment_basepoint,
-            htlc_basepoint=sec.htlc_basepoint,
-            first_per_commitment_point=sec.per_commitment_point(0),
+            **_our_parameters(c),
             channel_flags=c.channel_flags,
             tlvs=tlvs,
         )
@@ -179,27 +185,14 @@ class EstablishMixin:
         upfront = (msg.tlvs or {}).get("upfront_shutdown_script")
         if upfront and upfront.get("shutdown_scriptpubkey"):
             c.remote_shutdown_script = _check_shutdown_script(upfront["shutdown_scriptpubkey"])
-        sec = c.secrets
-        cfg = c.local_config
         tlvs: dict = {"channel_type": {"type": (CHANNEL_TYPE_ANCHORS if anchors else CHANNEL_TYPE_STATIC_REMOTEKEY).to_bytes()}}
         if shutdown_scriptpubkey is not None:
             tlvs["upfront_shutdown_script"] = {"shutdown_scriptpubkey": shutdown_scriptpubkey}
         accept = _msg(
             "accept_channel",
             temporary_channel_id=c.temporary_channel_id,
-            dust_limit_satoshis=cfg.dust_limit_satoshis,
-            max_htlc_value_in_flight_msat=cfg.max_htlc_value_in_flight_msat,
-            channel_reserve_satoshis=cfg.channel_reserve_satoshis,
-            htlc_minimum_msat=cfg.htlc_minimum_msat,
             minimum_depth=c.minimum_depth,
-            to_self_delay=cfg.to_self_delay,
-            max_accepted_htlcs=cfg.max_accepted_htlcs,
-            funding_pubkey=sec.funding_pubkey,
-            revocation_basepoint=sec.revocation_basepoint,
-            payment_basepoint=sec.payment_basepoint,
-            delayed_payment_basepoint=sec.delayed_payment_basepoint,
-            htlc_basepoint=sec.htlc_basepoint,
-            first_per_commitment_point=sec.per_commitment_point(0),
+            **_our_parameters(c),
             tlvs=tlvs,
         )
         return c, accept

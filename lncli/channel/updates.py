@@ -146,29 +146,29 @@ class UpdatesMixin:
         ours = self.base_ours_msat
         theirs = self.funding_satoshis * 1000 - ours
         live: list[HtlcRecord] = []
-        for rec in self.offered.values():
-            a = rec.add_ctn[side]
-            if a is None or a > ctn:
-                continue
-            if rec.remove_ctn is not None and rec.remove_ctn[side] is not None and rec.remove_ctn[side] <= ctn:
-                if rec.removal["kind"] == "fulfill":
-                    ours -= rec.amount_msat
-                    theirs += rec.amount_msat
-                continue
-            ours -= rec.amount_msat
-            live.append(rec)
-        for rec in self.received.values():
-            a = rec.add_ctn[side]
-            if a is None or a > ctn:
-                continue
-            if rec.remove_ctn is not None and rec.remove_ctn[side] is not None and rec.remove_ctn[side] <= ctn:
-                if rec.removal["kind"] == "fulfill":
-                    theirs -= rec.amount_msat
-                    ours += rec.amount_msat
-                continue
-            theirs -= rec.amount_msat
-            live.append(rec)
+        # An HTLC we offered moves from our balance to theirs when fulfilled; one we received the other way.
+        offered_in, offered_out = self._htlcs_on(self.offered.values(), side, ctn, live)
+        received_in, received_out = self._htlcs_on(self.received.values(), side, ctn, live)
+        ours += -offered_in - offered_out + received_out
+        theirs += -received_in - received_out + offered_out
         return ours, theirs, live
+
+    @staticmethod
+    def _htlcs_on(records, side: int, ctn: int, live: list) -> tuple[int, int]:
+        """Of ``records`` (one direction's HTLCs): the msat still pending on commitment ``ctn`` of
+        ``side`` (appended to ``live``) and the msat fulfilled by then. Failed ones count in neither."""
+        pending = fulfilled = 0
+        for rec in records:
+            a = rec.add_ctn[side]
+            if a is None or a > ctn:
+                continue
+            if rec.remove_ctn is not None and rec.remove_ctn[side] is not None and rec.remove_ctn[side] <= ctn:
+                if rec.removal["kind"] == "fulfill":
+                    fulfilled += rec.amount_msat
+                continue
+            pending += rec.amount_msat
+            live.append(rec)
+        return pending, fulfilled
 
     def _projected(self) -> tuple[int, int, list[HtlcRecord], int]:
         """Balances and live HTLCs counting every update sent or received so far."""
