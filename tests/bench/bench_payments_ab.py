@@ -1,7 +1,7 @@
 """Benchmark, A/B: payments/s one at a time over one channel, this checkout against another revision,
 interleaved so that the host's drift (±20% within minutes here) hits both alike.
 
-    .venv/bin/python tests/bench/bench_payments_ab.py --base REV [--rounds 20] [--batch 60]
+    .venv/bin/python tests/bench/bench_payments_ab.py [--base REV] [--rounds 20] [--batch 60]
 
 ``REV`` (a commit, tag or branch of this repository) is checked out with ``git worktree add
 --detach`` into a temporary folder; its node processes run that tree's lncli (``PYTHONPATH`` and
@@ -55,7 +55,7 @@ def batch(a: Node, b: Node, n: int, tag: str) -> float:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--base", required=True, help="the revision to compare with (e.g. a commit or main~5)")
+    ap.add_argument("--base", default="HEAD~1", help="the revision to compare with (default HEAD~1; e.g. a commit or main~5)")
     ap.add_argument("--rounds", type=int, default=20, help="rounds (default 20)")
     ap.add_argument("--batch", type=int, default=60, help="payments per side and round (default 60)")
     args = ap.parse_args()
