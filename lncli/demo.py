@@ -1,8 +1,10 @@
-"""The walkthrough behind ``lncli demo``: two nodes on an embedded regtest chain, a channel, payments,
-a cooperative close, each step run as the very ``lncli`` command a user would type by hand.
+"""The walkthrough behind ``lncli demo``: three nodes on an embedded regtest chain, channels alice -> bob
+-> carol, payments over one channel and then across the network (alice pays carol through bob, on a
+route from her gossip graph, paying bob's fee), a cooperative close, each step run as the very
+``lncli`` command a user would type by hand.
 
 Everything lives in one directory (a fresh temporary one unless given): ``chain/`` for the embedded
-chain and ``alice/`` and ``bob/`` for the two datadirs, each with an ``lncli.conf`` that points at the
+chain and ``alice/``, ``bob/`` and ``carol/`` for the datadirs, each with an ``lncli.conf`` that points at the
 shared chain. Each step is a real ``lncli`` process; the demo only reads their JSON.
 """
 
@@ -22,6 +24,7 @@ from pathlib import Path
 from lncli.errors import LncliError
 
 Step = dict
+NAMES = ("alice", "bob", "carol")
 
 
 class DemoFailed(LncliError):
@@ -45,7 +48,7 @@ class Demo:
 
     def setup(self) -> None:
         chain = self.root / "chain"
-        for name in ("alice", "bob"):
+        for name in NAMES:
             d = self.root / name
             d.mkdir(parents=True, exist_ok=True)
             os.chmod(d, 0o700)
@@ -84,28 +87,42 @@ class Demo:
         out = self.run(node, "channels", title="channels")["result"]
         return out if isinstance(out, list) else out.get("channels", [])
 
+    def channel(self, node: str, peer_id: str) -> dict | None:
+        rows = [c for c in self.channels(node) if c.get("peer") == peer_id and c.get("state") != "CLOSED"]
+        return rows[0] if rows else None
+
+    def knows_policy(self, node: str, scid: str, source: str) -> bool:
+        graph = self.run(node, "graph", title="graph")["result"]
+        return any(c["short_channel_id"] == scid and c["source"] == source for c in graph["channels"])
+
     def steps(self) -> Iterator[Step]:
         self.setup()
-        ids = {}
-        for name in ("alice", "bob"):
+        ids, uris = {}, {}
+        for name in NAMES:
             s = self.run(name, "node", "start", "--daemon", "--alias", name, title=f"start {name}'s node")
             self.started.append(name)
             ids[name] = s["result"]["node_id"]
-            uri = s["result"]["uris"][0]
+            uris[name] = s["result"]["uris"][0]
             yield s
         yield self.run("alice", "fund", "1btc", title="fund alice's wallet on the embedded chain")
-        yield self.run("alice", "connect", uri, title="alice connects to bob")
-        opened = self.run(
+        yield self.run("bob", "fund", "1btc", title="fund bob's wallet (bob opens a channel to carol)")
+        yield self.run("alice", "connect", uris["bob"], title="alice connects to bob")
+        yield self.run("bob", "connect", uris["carol"], title="bob connects to carol")
+        yield self.run(
             "alice", "open", ids["bob"], str(self.channel_sat), "--no-wait", title="alice opens a channel to bob"
         )
-        yield opened
-        yield self.run("alice", "mine", "6", title="mine 6 blocks to confirm the funding transaction")
+        yield self.run(
+            "bob", "open", ids["carol"], str(self.channel_sat), "--no-wait", title="bob opens a channel to carol"
+        )
+        yield self.run("alice", "mine", "6", title="mine 6 blocks: the funding transactions confirm, deep enough to announce")
 
-        def normal(name):
-            return any(c.get("state") == "NORMAL" for c in self.channels(name))
+        def normal(name, peer):
+            c = self.channel(name, ids[peer])
+            return c is not None and c.get("state") == "NORMAL"
 
-        self.wait("the channel to be ready on both sides", lambda: normal("alice") and normal("bob"))
-        yield self.run("alice", "channels", title="the channel is open")
+        self.wait("both channels to be ready on both sides",
+                  lambda: normal("alice", "bob") and normal("bob", "alice") and normal("bob", "carol") and normal("carol", "bob"))
+        yield self.run("alice", "channels", title="alice's channel to bob is open")
         for i in range(1, self.payments + 1):
             inv = self.run(
                 "bob", "invoice", "create", f"{self.amount_sat}sat", "-d", f"demo payment {i}", title=f"bob creates invoice {i}"
@@ -113,8 +130,22 @@ class Demo:
             yield inv
             yield self.run("alice", "pay", inv["result"]["bolt11"], title=f"alice pays invoice {i}")
         yield self.run("bob", "invoice", "list", title="bob's invoices are paid")
-        chan = self.channels("alice")[0]
-        yield self.run("alice", "close", chan["channel_id"], title="alice closes the channel cooperatively")
+
+        # across the network: alice has no channel to carol, she finds one through bob in her gossip graph
+        bc = self.channel("bob", ids["carol"])["short_channel_id"]
+        self.wait("alice to learn bob's channel to carol from gossip (channel_announcement, channel_update)",
+                  lambda: self.knows_policy("alice", bc, ids["bob"]))
+        yield self.run("alice", "graph", title="alice's gossip graph: both public channels, each direction's fee policy")
+        inv = self.run(
+            "carol", "invoice", "create", f"{self.amount_sat}sat", "-d", "demo payment through bob", "--no-route-hints",
+            title="carol creates an invoice (no route hints: alice must route by gossip)",
+        )
+        yield inv
+        yield self.run("alice", "pay", inv["result"]["bolt11"], title="alice pays carol through bob (an onion of two hops)")
+        yield self.run("bob", "forwards", title="bob forwarded it and earned his fee")
+
+        chan = self.channel("alice", ids["bob"])
+        yield self.run("alice", "close", chan["channel_id"], title="alice closes her channel to bob cooperatively")
         yield self.run("alice", "mine", "1", title="mine the closing transaction")
         time.sleep(0.5)
         yield self.run("alice", "wallet", "balance", title="alice's wallet after the close")

@@ -9,13 +9,17 @@ def test_demo_runs_and_cleans_up(script_runner, tmp_path):
     assert r.returncode == 0, r.stderr
     steps = [json.loads(line) for line in r.stdout.splitlines()]
     names = [s["step"] for s in steps]
-    assert names[0] == "start alice's node" and "alice closes the channel cooperatively" in names
+    assert names[0] == "start alice's node" and "alice closes her channel to bob cooperatively" in names
     assert all(s["command"].startswith("lncli --datadir ") for s in steps)
-    pays = [s for s in steps if s["step"].startswith("alice pays")]
-    assert len(pays) == 2 and all(p["result"]["status"] == "succeeded" for p in pays)
-    # bob received both payments on chain after the close
-    bob = [s for s in steps if s["step"] == "bob's wallet after the close"][0]["result"]
-    assert bob["confirmed_sat"] == 2000
+    assert [s["step"] for s in steps[:3]] == ["start alice's node", "start bob's node", "start carol's node"]
+    pays = [s for s in steps if s["step"].startswith("alice pays invoice")]
+    assert len(pays) == 2 and all(p["result"]["status"] == "succeeded" and p["result"]["fee_msat"] == 0 for p in pays)
+    # across the network: alice pays carol through bob, and bob's forward earned the fee alice paid
+    (through,) = [s for s in steps if s["step"].startswith("alice pays carol through bob")]
+    assert through["result"]["status"] == "succeeded" and through["result"]["fee_msat"] > 0
+    (fwd,) = [s for s in steps if s["step"].startswith("bob forwarded it")][0]["result"]
+    assert fwd["status"] == "settled" and fwd["fee_msat"] == through["result"]["fee_msat"]
+    assert fwd["out_msat"] == 1_000_000 and fwd["in_msat"] == 1_000_000 + fwd["fee_msat"]
     # the nodes were stopped: no control sockets left
     assert not list(work.glob("*/regtest/lncli-rpc"))
 
@@ -28,6 +32,8 @@ def test_narration_summary_picks_the_telling_fields():
     )
     assert _summary([{"payment_hash": "x", "status": "paid"}, {"status": "unpaid"}]) == "paid, unpaid"
     assert _summary("text") == "" and _summary([]) == ""
+    assert _summary([{"status": "settled", "fee_msat": 1001}]) == "settled (fee msat 1,001)"
+    assert _summary({"channels": [{}, {}, {}, {}], "nodes": [{}, {}, {}]}) == "4 channel directions, 3 nodes"
 
 
 def test_narration_summary_of_a_connect():

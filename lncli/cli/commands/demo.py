@@ -19,7 +19,7 @@ def demo(
     directory: Optional[str] = typer.Option(None, "--dir", metavar="DIR", help="Work in DIR instead of a temporary directory."),
     payments: int = typer.Option(3, "--payments", min=1, max=100, help="How many invoices to pay."),
 ) -> None:
-    """Two nodes on the embedded regtest chain: fund, connect, open a channel, pay invoices, close.
+    """Three nodes on the embedded regtest chain: fund, connect, open channels alice -> bob -> carol, pay invoices over one channel and through bob, close.
 
     Prints one JSON line per step (with -H, a narration) with the command to type to do it by hand."""
     env: Env = ctx.obj
@@ -41,7 +41,7 @@ def demo(
             if directory is None:
                 shutil.rmtree(root, ignore_errors=True)
         elif ok:
-            msg = f"nodes left running: datadirs {root / 'alice'} and {root / 'bob'} (stop: lncli --datadir DIR node stop)"
+            msg = f"nodes left running: datadirs {root / 'alice'}, {root / 'bob'} and {root / 'carol'} (stop: lncli --datadir DIR node stop)"
             env.stderr.write(msg + "\n")
 
 
@@ -55,10 +55,13 @@ _SUMMARY_KEYS = (
 def _summary(result) -> str:
     if isinstance(result, list):
         if result and isinstance(result[0], dict) and "status" in result[0]:
-            return ", ".join(f"{r.get('status')}" for r in result)
+            return ", ".join(f"{r.get('status')}" + (f" (fee msat {r['fee_msat']:,})" if isinstance(r.get("fee_msat"), int) else "")
+                             for r in result)
         result = result[0] if result and isinstance(result[0], dict) else {}
     if not isinstance(result, dict):
         return ""
+    if isinstance(result.get("channels"), list) and isinstance(result.get("nodes"), list):  # lncli graph
+        return f"{len(result['channels'])} channel directions, {len(result['nodes'])} nodes"
     parts = [f"{k.replace('_', ' ')} {result[k]:,}" if isinstance(result[k], int) else f"{k.replace('_', ' ')} {result[k]}"
              for k in _SUMMARY_KEYS if result.get(k) is not None]
     if isinstance(result.get("connected"), bool):  # a peer (lncli connect)
