@@ -56,6 +56,8 @@ __all__ = [
     "index_edges",
     "as_routing_graph",
     "find_route",
+    "parse_exclusion",
+    "route_to_json",
 ]
 
 RISK_FACTOR_PERCENT = 10
@@ -425,3 +427,45 @@ def _search(g: RoutingGraph, source: bytes, target: bytes, amount: int, final: i
     route.append(RouteHop(target, None, amount, final))
     total = amt_at[s]
     return Route(tuple(route), first[1] >> 1, total, cltv_at[s], total - amount)
+
+
+def parse_exclusion(text: str) -> int | tuple[int, int] | bytes:
+    """One ``exclude`` entry from text: a node id (66 hex digits), a short_channel_id
+    (``BLOCKxTXxOUT``, both directions) or ``BLOCKxTXxOUT/DIRECTION`` (0 or 1). Raises
+    :class:`~lncli.errors.InputError`."""
+    from lncli.errors import DecodeError, InputError
+    from lncli.proto.scid import ShortChannelId
+
+    t = text.strip()
+    if len(t) == 66 and all(c in "0123456789abcdefABCDEF" for c in t):
+        return bytes.fromhex(t)
+    scid_text, _, d = t.partition("/")
+    try:
+        scid = int(ShortChannelId.from_str(scid_text))
+    except DecodeError:
+        raise InputError(f"cannot exclude {text!r}: give a node id (66 hex digits), a short_channel_id "
+                         "(BLOCKxTXxOUT) or BLOCKxTXxOUT/DIRECTION") from None
+    if not d:
+        return scid
+    if d not in ("0", "1"):
+        raise InputError(f"cannot exclude {text!r}: the direction after '/' is 0 or 1")
+    return (scid, int(d))
+
+
+def route_to_json(route: Route, source: bytes) -> dict:
+    """What ``lncli route`` prints: each hop's node, the short_channel_id into it, the amount
+    and cltv of the HTLC over that channel, and the fee the node keeps for forwarding (0 at
+    the destination). ``cltv`` counts from the base the search was given (0: blocks from now)."""
+    from lncli.proto.scid import ShortChannelId
+
+    amounts = [route.amount_msat] + [h.amt_to_forward for h in route.hops[:-1]]
+    cltvs = [route.cltv_expiry] + [h.outgoing_cltv_value for h in route.hops[:-1]]
+    hops = []
+    for j, (h, scid) in enumerate(zip(route.hops, route.channels)):
+        fee = amounts[j] - amounts[j + 1] if j + 1 < len(amounts) else 0
+        hops.append({"node_id": h.node_id.hex(), "short_channel_id": str(ShortChannelId.from_int(scid)),
+                     "direction": route_graph.direction_of(source if j == 0 else route.hops[j - 1].node_id, h.node_id),
+                     "amount_msat": amounts[j], "fee_msat": fee, "cltv": cltvs[j]})
+    return {"source": source.hex(), "destination": route.hops[-1].node_id.hex(),
+            "amount_msat": route.hops[-1].amt_to_forward, "total_amount_msat": route.amount_msat,
+            "fee_msat": route.fee_msat, "cltv": route.cltv_expiry, "hops": hops}

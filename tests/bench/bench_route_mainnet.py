@@ -152,7 +152,10 @@ def main() -> None:
         plain[amt] = []
         for s, t, _ in pairs[amt]:
             t0 = time.perf_counter()
-            find_route(g, s, t, amt, FINAL_CLTV)
+            try:
+                find_route(g, s, t, amt, FINAL_CLTV)
+            except NoRouteError:  # the label-setting approximation (see routing's doc) can miss
+                pass
             plain[amt].append(time.perf_counter() - t0)
     t0 = time.perf_counter()
     idx = index_edges(graph_edges(load_graph(Path(tmp.name).read_bytes(), verify=False)))
