@@ -18,8 +18,11 @@ estimators, in our own few lines):
   payment moved ``a`` out of each direction: ``hi -= a`` (:meth:`Scorer.record_success`, as LDK
   does; ``lo`` drops by ``a`` too).
 - Forgetting: what we learnt fades with a half-life (:data:`HALF_LIFE_S`, 6 hours as LDK's
-  default): ``lo`` halves, and ``hi`` doubles (capped at the capacity) every half-life since it
-  was learnt, so an old failure stops excluding a channel and an old success stops vouching.
+  default): ``lo`` halves, and the distance of ``hi`` below the capacity halves, every half-life
+  since it was learnt (LDK's offset decay; where the capacity is unknown ``hi`` doubles), so an
+  old failure stops excluding a channel and an old success stops vouching. Merging a new
+  observation into an old one uses the old bounds faded without the capacity (``hi`` doubled),
+  which forgets a little faster than the search does.
 - Nodes: :meth:`Scorer.record_node_failure` distrusts a node (BOLT 4 failures with the NODE bit):
   :data:`NODE_PENALTY_MSAT` on every hop out of it, fading with the same half-life.
 - The penalty (:meth:`ScorerView.penalty`) the search adds to a hop's fee: ``BASE_PENALTY_MSAT``
@@ -61,6 +64,7 @@ __all__ = [
     "Scorer",
     "ScorerView",
     "success_probability",
+    "faded_hi",
 ]
 
 HALF_LIFE_S = 6 * 3600
@@ -81,10 +85,22 @@ class Bounds:
     hi: int | None
     learnt_at: float
 
-    def at(self, now: float, half_life: float) -> tuple[float, float | None]:
-        """``(lo, hi)`` faded to ``now``: lo halves and hi doubles per half-life."""
+    def at(self, now: float, half_life: float) -> tuple[float, int | None, float]:
+        """``(lo, hi, f)`` at ``now``: ``f`` is the fading factor (1 when just learnt, halving
+        every half-life), ``lo`` already faded, ``hi`` as learnt (:func:`faded_hi` fades it
+        given the capacity)."""
         f = 0.5 ** (max(now - self.learnt_at, 0.0) / half_life)
-        return self.lo * f, None if self.hi is None else self.hi / f if f > 0 else None
+        return self.lo * f, self.hi, f
+
+
+def faded_hi(hi: float | None, f: float, capacity_msat: int) -> float | None:
+    """An upper bound learnt ``f`` ago (see :meth:`Bounds.at`): its distance below the capacity
+    fades (LDK's offset decay); with the capacity unknown it doubles per half-life."""
+    if hi is None:
+        return None
+    if capacity_msat:
+        return capacity_msat - (capacity_msat - hi) * f if hi < capacity_msat else capacity_msat
+    return hi / f if f > 0 else None
 
 
 def success_probability(amount_msat: int, capacity_msat: int, lo: float = 0.0, hi: float | None = None) -> float:
@@ -104,11 +120,11 @@ def success_probability(amount_msat: int, capacity_msat: int, lo: float = 0.0, h
 
 class ScorerView:
     """The scorer frozen at one instant, in the form the search reads fast: ``known`` maps
-    edge keys to faded ``(lo, hi)``, ``node_penalty`` node ids to msat."""
+    edge keys to :meth:`Bounds.at` triples ``(lo, hi, f)``, ``node_penalty`` node ids to msat."""
 
     __slots__ = ("known", "node_penalty", "base_penalty_msat", "liquidity_penalty_msat", "liquidity_penalty_ppm")
 
-    def __init__(self, known: dict[int, tuple[float, float | None]], node_penalty: dict[bytes, float],
+    def __init__(self, known: dict[int, tuple[float, int | None, float]], node_penalty: dict[bytes, float],
                  base_penalty_msat: float = BASE_PENALTY_MSAT, liquidity_penalty_msat: float = LIQUIDITY_PENALTY_MSAT,
                  liquidity_penalty_ppm: float = LIQUIDITY_PENALTY_PPM):
         self.known = known
@@ -121,7 +137,7 @@ class ScorerView:
         b = self.known.get(key)
         if b is None:
             return success_probability(amount_msat, capacity_msat)
-        return success_probability(amount_msat, capacity_msat, b[0], b[1])
+        return success_probability(amount_msat, capacity_msat, b[0], faded_hi(b[1], b[2], capacity_msat))
 
     def penalty(self, key: int, amount_msat: int, capacity_msat: int) -> float | None:
         """The msat a hop carrying ``amount_msat`` costs beyond its fee; None: it cannot."""
@@ -143,7 +159,10 @@ class Scorer:
 
     def _current(self, key: int, now: float) -> tuple[float, float | None]:
         b = self.bounds.get(key)
-        return (0.0, None) if b is None else b.at(now, self.half_life_s)
+        if b is None:
+            return 0.0, None
+        lo, hi, f = b.at(now, self.half_life_s)
+        return lo, faded_hi(hi, f, 0)
 
     def _set(self, key: int, lo: float, hi: float | None, now: float) -> None:
         lo_i = max(int(lo), 0)

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from lncli.errors import RefusedError
 from lncli.proto import route_graph
 from lncli.proto.gossip import Graph
-from lncli.proto.liquidity import MIN_PROBABILITY, ScorerView, success_probability
+from lncli.proto.liquidity import MIN_PROBABILITY, ScorerView, faded_hi, success_probability
 from lncli.proto.route_graph import UNLIMITED, RoutingGraph
 
 __all__ = [
@@ -397,7 +397,7 @@ def _search(g: RoutingGraph, source: bytes, target: bytes, amount: int, final: i
                     else:
                         c += base_pen
                 else:
-                    p = success_probability(a, cap, b[0], b[1])
+                    p = success_probability(a, cap, b[0], faded_hi(b[1], b[2], cap))
                     if p <= 0.0:
                         cap_limited = True
                         continue
