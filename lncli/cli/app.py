@@ -104,6 +104,9 @@ def _register() -> None:
     from lncli.cli.commands import graph as graph_cmd
 
     app.command("graph")(graph_cmd.graph)
+    from lncli.cli.commands import route as route_cmd
+
+    app.command("route")(route_cmd.route)
 
 
 _register()

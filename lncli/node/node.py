@@ -87,6 +87,9 @@ class Node:
         self.forwarding = forwarding.Forwarding(self.db, self.channels, height=lambda: self.block_height, config=settings.config)
         self.gossip = gossip.Gossip(self, self.channels, self.forwarding)
         self.payments = payments.Payments(self, self.channels, self.forwarding, self.invoices, gossip=self.gossip)
+        from lncli.node import routes
+
+        self.routes = routes.Routes(self.node_id, self.channels, self.gossip)  # getroute, and the scorer payments learn into
         # the one cycle: payments offer HTLCs through the channels, which settle through payments
         self.channels.use_payments(self.payments)
         # What each tells the others (subscribers run in this order, synchronously).
@@ -110,6 +113,7 @@ class Node:
         forwarding.register(self.registry, self.forwarding)
         channel_rpc.register(self.registry, self.channels)
         gossip.register(self.registry, self.gossip)
+        routes.register(self.registry, self.routes)
         self._stop = asyncio.Event()
         self._register_default_handlers()
 

@@ -37,6 +37,12 @@ def test_pay_over_gossip_route(nodes):
     # over RPC: the CLI's pay shows neither route nor attempts
     p = call(nodes.dir("a") / "regtest", "pay", datadir=nodes.dir("a"), timeout=90, bolt11=inv["bolt11"], wait=60)
     fee = pol["base_fee_millisatoshi"] + 50_000_000 * pol["fee_per_millionth"] // 1_000_000
+    # lncli route asks the running node (getroute): our channel with its balance, then B's policy
+    rt = nodes.json("a", "route", nodes.id["a"], nodes.id["c"], "50000sat")
+    assert [h["short_channel_id"] for h in rt["hops"]] == [channel(nodes, "a", "b")["short_channel_id"], bc["short_channel_id"]]
+    assert rt["fee_msat"] == fee and rt["hops"][0]["fee_msat"] == fee and rt["total_amount_msat"] == 50_000_000 + fee
+    r = nodes("a", "route", nodes.id["a"], nodes.id["c"], "50000sat", "--exclude", nodes.id["b"], check=False)
+    assert r.returncode == 1 and "no route" in r.stderr, r.stderr
     assert p["status"] == "succeeded" and p["fee_msat"] == fee and p["destination"] == nodes.id["c"], p
     assert p["route"] == [nodes.id["b"], nodes.id["c"]] and len(p["attempts"]) == 1
     assert p["attempts"][0]["channels"] == [channel(nodes, "a", "b")["short_channel_id"], bc["short_channel_id"]]

@@ -113,7 +113,7 @@ def test_exclude_nodes_and_channels():
 
 
 def test_no_route_is_refused():
-    with pytest.raises(RefusedError, match="no route"):
+    with pytest.raises(RefusedError, match="unknown node: the destination"):
         find_route(chain(3), nid("0"), nid("9"), 1000, 9)
     with pytest.raises(RefusedError, match="within 2 hops"):
         find_route(chain(5), nid("0"), nid("4"), 1000, 9, max_hops=2)
