@@ -53,9 +53,9 @@ from lncli.channel import events as ev
 from lncli.channel.channel import ChannelError
 from lncli.channel.events import Outcome
 from lncli.channel.state import ChannelState
-from lncli.errors import InputError
-from lncli.proto.gossip import fee_msat
-from lncli.proto.onion_failure import create_failure, encode_failure_message, wrap_failure
+from lncli.node.channel_policy import ChannelPolicies
+from lncli.proto.forwarding import ForwardFailure, check_forward, update_field
+from lncli.proto.onion_failure import code_for, create_failure, encode_failure_message, wrap_failure
 from lncli.proto.scid import ShortChannelId
 from lncli.store.db import migrate, transaction
 
@@ -93,18 +93,13 @@ MIGRATIONS = [
     "  failure_hop INTEGER,\n"
     "  PRIMARY KEY (channel_id, htlc_id)\n"
     ")",
+    "ALTER TABLE forwards ADD COLUMN failure_code INTEGER;\n"
+    "ALTER TABLE payment_routes ADD COLUMN failure_update BLOB",
 ]
 
 #: forwards.status: outgoing HTLC offered; incoming fulfilled / failed (after an outgoing
 #: result); refused here (no outgoing HTLC).
 OFFERED, SETTLED, FAILED, LOCAL_FAILED = "offered", "settled", "failed", "local_failed"
-FEE_BASE_MSAT = 1000
-FEE_PER_MILLIONTH = 1
-CLTV_EXPIRY_DELTA = 34
-#: expiry_too_soon when outgoing_cltv_value <= height + this (the next hop needs time to act).
-EXPIRY_TOO_SOON = 3
-#: expiry_too_far when outgoing_cltv_value > height + this (BOLT 2's two-week bound).
-EXPIRY_TOO_FAR = 2016
 
 
 def _scid(v: int | None) -> str | None:
@@ -135,31 +130,64 @@ class Forwarding:
         self.block_height = height
         self.db = db
         migrate(self.db, COMPONENT, MIGRATIONS)
-        conf = config
-        get = (lambda k, d: conf.get_int(k, d)) if conf is not None else (lambda k, d: d)
-        self.fee_base_msat = get("fee-base-msat", FEE_BASE_MSAT)
-        self.fee_per_millionth = get("fee-per-millionth", FEE_PER_MILLIONTH)
-        self.cltv_expiry_delta = get("cltv-expiry-delta", CLTV_EXPIRY_DELTA)
-        if self.fee_base_msat < 0 or self.fee_per_millionth < 0:
-            raise InputError("fee-base-msat and fee-per-millionth must not be negative")
-        if not 1 <= self.cltv_expiry_delta <= 2016:
-            raise InputError(f"cltv-expiry-delta={self.cltv_expiry_delta} must be between 1 and 2016 blocks")
+        self.policies = ChannelPolicies(db, config)
+        #: (outgoing entry, disabled) -> our current channel_update for it, with its type
+        #: (set by the node to lncli.node.gossip.Gossip.failure_update); None: failures carry none
+        self.channel_update: Callable[..., bytes | None] | None = None
 
     # ------------------------------------------------------------------ incoming
 
     def _local_fail(self, e, event, ss: bytes, name: str, fields: dict | None = None, scid: int | None = None) -> Outcome:
+        code = code_for(name)
         log.info("forward of HTLC %d (%s) refused: %s", event.htlc_id, event.payment_hash.hex()[:16], name)
         try:
             with transaction(self.db) as conn:  # statistics only: not tied to the channel state
                 conn.execute(
                     "INSERT OR IGNORE INTO forwards(in_channel_id, in_htlc_id, in_amount_msat, in_cltv_expiry, shared_secret, "
-                    "payment_hash, out_short_channel_id, status, failure, created_at, resolved_at) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+                    "payment_hash, out_short_channel_id, status, failure, failure_code, created_at, resolved_at) "
+                    "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
                     (e.channel_id, event.htlc_id, event.amount_msat, event.cltv_expiry, ss, event.payment_hash, scid,
-                     LOCAL_FAILED, name, int(time.time()), int(time.time())),
+                     LOCAL_FAILED, name, code, int(time.time()), int(time.time())),
                 )
         except Exception:  # noqa: BLE001 - a statistics row must not stop the failure
             log.exception("recording a refused forward failed")
         return e.channel.fail_htlc(event.htlc_id, create_failure(ss, encode_failure_message(name, fields or {})))
+
+    def _refuse(self, e, event, ss: bytes, failure: ForwardFailure, out_e, scid: int) -> Outcome:
+        """Fail the incoming HTLC with ``failure``, carrying the outgoing channel's current
+        channel_update when the failure has that field (and the gossip component gives one)."""
+        fields = dict(failure.fields)
+        if failure.wants_update:
+            raw = None
+            if self.channel_update is not None:
+                try:
+                    raw = self.channel_update(out_e, failure.name == "channel_disabled")
+                except Exception:  # noqa: BLE001 - no update is allowed (BOLT 4); a failure must still go back
+                    log.exception("building the channel_update of a failure")
+            fields.update(update_field(raw))
+        return self._local_fail(e, event, ss, failure.name, fields, scid)
+
+    def _outgoing(self, scid: int):
+        """(the entry of our channel with short_channel_id ``scid``, or None; its state for a
+        forward): ``"ok"`` (NORMAL, reestablished, its peer connected), ``"closing"`` (shutdown
+        or later: permanent_channel_failure, "e.g. channel recently closed") or ``"disabled"``
+        (otherwise: channel_disabled)."""
+        found = None
+        for cand in self.manager.by_id.values():
+            ch = cand.channel
+            if ch.short_channel_id is None or int(ch.short_channel_id) != scid:
+                continue
+            found = cand
+            if ch.state != ChannelState.NORMAL or ch.shutdown_sent or ch.shutdown_received:
+                if ch.state in (ChannelState.NORMAL, ChannelState.SHUTDOWN, ChannelState.NEGOTIATING_CLOSING,
+                                ChannelState.CLOSING, ChannelState.FORCE_CLOSING, ChannelState.CLOSED):
+                    return cand, "closing"
+                continue
+            if cand.reestablished:
+                peer = self.manager.peer(cand.peer)
+                if peer is not None and peer.close_reason is None:
+                    return cand, "ok"
+        return found, "disabled"
 
     def forward(self, e, event: ev.HtlcReceived, peeled) -> Outcome:
         """Forward (or refuse) one irrevocably committed incoming HTLC with a non-final onion."""
@@ -181,36 +209,26 @@ class Forwarding:
                    else 4 if hp.outgoing_cltv_value is None else None)
         if missing is not None:
             return self._local_fail(e, event, ss, "invalid_onion_payload", {"type": missing, "offset": 0})
-        scid = hp.short_channel_id
-        out_e = None
-        for cand in self.manager.by_id.values():
-            if cand.channel.short_channel_id == scid and cand.state == ChannelState.NORMAL and cand.reestablished:
-                peer = self.manager.peer(cand.peer)
-                if peer is not None and peer.close_reason is None:
-                    out_e = cand
-                    break
+        scid = int(hp.short_channel_id)
+        out_e, usable = self._outgoing(scid)
         if out_e is None or out_e is e:
             return self._local_fail(e, event, ss, "unknown_next_peer", scid=scid)
+        if usable == "closing":
+            return self._local_fail(e, event, ss, "permanent_channel_failure", scid=scid)
         amt, out_cltv = hp.amt_to_forward, hp.outgoing_cltv_value
-        fee = fee_msat(amt, self.fee_base_msat, self.fee_per_millionth)
-        if event.amount_msat < amt + fee:
-            return self._local_fail(e, event, ss, "fee_insufficient", {"htlc_msat": event.amount_msat}, scid)
-        if event.cltv_expiry < out_cltv + self.cltv_expiry_delta:
-            return self._local_fail(e, event, ss, "incorrect_cltv_expiry", {"cltv_expiry": event.cltv_expiry}, scid)
-        height = self.block_height() or 0
-        if out_cltv <= height + EXPIRY_TOO_SOON:
-            return self._local_fail(e, event, ss, "expiry_too_soon", {}, scid)
-        if out_cltv > height + EXPIRY_TOO_FAR:
-            return self._local_fail(e, event, ss, "expiry_too_far", {}, scid)
+        failure = check_forward(
+            self.policies.effective(out_e), amount_in_msat=event.amount_msat, cltv_expiry=event.cltv_expiry,
+            amt_to_forward=amt, outgoing_cltv_value=out_cltv, height=self.block_height() or 0, enabled=usable == "ok",
+            previous=self._previous(out_e),
+        )
+        if failure is not None:
+            return self._refuse(e, event, ss, failure, out_e, scid)
         out_ch = out_e.channel
-        try:
+        try:  # the channel's own checks: balance and reserve, max_accepted_htlcs, max_htlc_value_in_flight_msat
             out = out_ch.add_htlc(amt, event.payment_hash, out_cltv, peeled.next_packet)
         except ChannelError as exc:
             log.info("forward of HTLC %d over %s: %s", event.htlc_id, _scid(scid), exc)
-            below = amt < out_ch.remote_config.htlc_minimum_msat
-            if below:
-                return self._local_fail(e, event, ss, "amount_below_minimum", {"htlc_msat": amt}, scid)
-            return self._local_fail(e, event, ss, "temporary_channel_failure", {}, scid)
+            return self._refuse(e, event, ss, ForwardFailure("temporary_channel_failure"), out_e, scid)
         out_hid = out_ch.next_htlc_id - 1
         now = int(time.time())
         in_cid = e.channel_id
@@ -228,6 +246,10 @@ class Forwarding:
                  _scid(scid), out_hid, amt, event.amount_msat - amt)
         self.manager.commit(out_e, out, insert)
         return Outcome()
+
+    def _previous(self, out_e):
+        prev = self.policies.previous(out_e.channel_id)
+        return self.policies.effective(out_e, prev) if prev is not None else None
 
     def _settle_from_row(self, in_e, row) -> tuple[Outcome, int, str] | None:
         """Fulfill or fail the incoming HTLC of ``row`` if its outgoing result is known:
@@ -360,5 +382,4 @@ def register(registry, fwd: Forwarding) -> None:
     registry.add("listforwards", listforwards)
 
 
-__all__ = ["Forwarding", "hint_route", "register", "MIGRATIONS", "FEE_BASE_MSAT", "FEE_PER_MILLIONTH",
-           "CLTV_EXPIRY_DELTA", "EXPIRY_TOO_SOON", "EXPIRY_TOO_FAR"]
+__all__ = ["Forwarding", "hint_route", "register", "MIGRATIONS"]
