@@ -29,6 +29,7 @@ from dataclasses import replace
 from lncli.config import policy_options
 from lncli.errors import InputError
 from lncli.proto.forwarding import Policy
+from lncli.proto.scid import ShortChannelId
 from lncli.store.db import migrate, transaction
 
 COMPONENT = "channel_policy"
@@ -106,6 +107,8 @@ class ChannelPolicies:
         fields = dict(self._set.get(channel_id, {}))
         fields.update({k: v for k, v in changes.items() if v is not None})
         new = _checked(replace(self.default, **fields), "the channel's new policy")
+        if new == old and fields == self._set.get(channel_id, {}):
+            return new  # nothing changes (a previous policy keeps its window)
         now = int(time.time() if now is None else now)
         keep = old if (old != new and enforce_delay > 0) else None
         with transaction(self.db) as conn:
@@ -142,17 +145,21 @@ def register(registry, policies: ChannelPolicies, channels, gossip) -> None:
         changes = {"fee_base_msat": fee_base_msat, "fee_proportional_millionths": fee_proportional_millionths,
                    "cltv_expiry_delta": cltv_expiry_delta, "htlc_minimum_msat": htlc_minimum_msat,
                    "htlc_maximum_msat": htlc_maximum_msat}
+        before = policies.effective(e)
         configured = policies.set(e.channel_id, changes, enforce_delay)
-        upd = gossip.policy_changed(e) if gossip is not None else None
+        changed = policies.effective(e) != before
+        # BOLT 7: no redundant channel_update; a new one only when what it says changes
+        upd = gossip.policy_changed(e) if gossip is not None and changed else None
         ch = e.channel
         eff = policies.effective(e)
         until = policies.previous_until(e.channel_id)
         return {
             "channel_id": e.channel_id.hex(),
-            "short_channel_id": str(ch.short_channel_id) if ch.short_channel_id is not None else None,
+            "short_channel_id": str(ShortChannelId(ch.short_channel_id)) if ch.short_channel_id is not None else None,
             "peer_id": e.peer.hex(),
             **eff.to_json(),
             "configured": configured.to_json(),
+            "changed": changed,
             "previous_accepted_until": until,
             "channel_update": {k: v for k, v in upd.to_json().items() if k != "signature"} if upd is not None else None,
         }

@@ -3,22 +3,22 @@
 At an intermediate node (:meth:`Forwarding.forward`, called for an irrevocably committed incoming
 HTLC whose onion is not final):
 
-1. the outgoing channel is ours whose ``short_channel_id`` is the payload's, in state NORMAL with
-   its peer connected and reestablished; otherwise ``unknown_next_peer`` (PERM|10);
-2. our forwarding policy (lncli.conf): ``fee-base-msat`` (default 1000 msat),
-   ``fee-per-millionth`` (default 1 ppm: Core Lightning's and LND's defaults are 1000 msat + 10 /
-   1 ppm; 1 keeps test arithmetic easy and is what a route hint of ours under-states at worst),
-   ``cltv-expiry-delta`` (default 34, BOLT 2's "at least 34 is reasonable").
-   The incoming amount must cover ``amt_to_forward + fee_msat(amt_to_forward)`` (BOLT 7) else
-   ``fee_insufficient``; the incoming ``cltv_expiry`` must be at least
-   ``outgoing_cltv_value + cltv-expiry-delta`` else ``incorrect_cltv_expiry``;
-   ``outgoing_cltv_value`` must be more than :data:`EXPIRY_TOO_SOON` blocks above the current
-   height else ``expiry_too_soon``, and at most :data:`EXPIRY_TOO_FAR` blocks above it else
-   ``expiry_too_far``;
-3. the outgoing HTLC (same payment_hash, the peeled ``next_packet``) is added and committed; the
-   ``forwards`` row linking (incoming channel_id, htlc_id) to (outgoing channel_id, htlc_id) is
-   written in the same transaction as the channel state that offers it (group commit: durable
-   before the update_add_htlc is sent).
+1. the onion payload has ``short_channel_id``, ``amt_to_forward`` and ``outgoing_cltv_value``,
+   else ``invalid_onion_payload``; the outgoing channel is ours with that ``short_channel_id``,
+   else ``unknown_next_peer`` (PERM|10); shutting down or closed: ``permanent_channel_failure``;
+   its peer not connected (or the channel not reestablished yet): ``channel_disabled``;
+2. the checks of :func:`lncli.proto.forwarding.check_forward` with that channel's policy
+   (:mod:`lncli.node.channel_policy`: lncli.conf's ``fee-base``, ``fee-ppm``, ``cltv-delta``,
+   ``htlc-minimum``, ``htlc-maximum``, or what ``lncli setchannel`` set, within the channel's
+   limits; the policy a setchannel replaced is still accepted for its ``enforce_delay``):
+   ``amount_below_minimum``, ``temporary_channel_failure`` (above the maximum),
+   ``fee_insufficient``, ``incorrect_cltv_expiry``, ``expiry_too_soon``, ``expiry_too_far``;
+3. the outgoing HTLC (same payment_hash, the peeled ``next_packet``) is added: the channel's own
+   checks (balance above the reserve, the peer's ``max_accepted_htlcs`` and
+   ``max_htlc_value_in_flight_msat``) refuse it with ``temporary_channel_failure``; else it is
+   committed, and the ``forwards`` row linking (incoming channel_id, htlc_id) to (outgoing
+   channel_id, htlc_id) is written in the same transaction as the channel state that offers it
+   (group commit: durable before the update_add_htlc is sent).
 
 The outgoing HTLC's result is written into its ``forwards`` row in the transaction of the channel
 state that learns it (preimage: at update_fulfill_htlc; failure: once irrevocable), then acted on
@@ -29,11 +29,13 @@ wrapped with the incoming shared secret (``wrap_failure``); a downstream
 committed comes back through :meth:`forward`, which sees the row and settles with the recorded
 result (or keeps waiting), so nothing is forwarded twice.
 
-Failures originated here use ``create_failure(incoming shared_secret, failuremsg)``. This node
-does not sign channel_updates for its (unannounced) channels yet, so failures whose data carries a
-``channel_update`` (fee_insufficient, incorrect_cltv_expiry, expiry_too_soon,
-temporary_channel_failure) are sent with an empty one (``len`` 0): the payer still reads the code
-and the other fields; it just gets no new policy to retry with.
+Failures originated here use ``create_failure(incoming shared_secret, failuremsg)``. Those with a
+``channel_update`` field (every UPDATE code) carry the outgoing channel's current
+channel_update, with its type 0x0102 (:meth:`lncli.node.gossip.Gossip.failure_update`; for
+``channel_disabled`` one with the disable bit). BOLT 4 made the field optional in 2024 (a
+zero ``len``) and expects nodes to move away from it, because a payer that applied it to its
+graph could be fingerprinted; it still asks the erring node to "report the current channel
+setting for the outgoing channel", and payers may use it for retries of the same payment.
 
 Paying over a hint (:func:`hint_route`): when the payee of an invoice is not a direct peer but the
 first hop of one of its ``r`` hints is, the payment goes over our channel to that peer with a
@@ -344,6 +346,7 @@ class Forwarding:
                 "payment_hash": bytes(r["payment_hash"]).hex(),
                 "status": r["status"],
                 "failure": r["failure"],
+                "failure_code": r["failure_code"],
                 "created_at": r["created_at"],
                 "resolved_at": r["resolved_at"],
             })
@@ -363,6 +366,27 @@ class Forwarding:
         conn.execute("UPDATE payment_routes SET failing_node=?, failure_hop=? WHERE channel_id=? AND htlc_id=?",
                      (node, hop, channel_id, htlc_id))
 
+    def record_failure_update(self, conn, channel_id: bytes, htlc_id: int, event, shared_secret: bytes) -> None:
+        """Keep the channel_update a failed payment's failure carries (BOLT 4: for retries of this
+        payment only; never applied to the graph). ``shared_secret``: the route's, 32 bytes a hop."""
+        from lncli.proto.onion_failure import FailureDecodeError, decode_failure
+
+        if event.reason is None:
+            return
+        secrets = [shared_secret[i:i + 32] for i in range(0, len(shared_secret), 32)]
+        try:
+            f = decode_failure(event.reason, secrets)
+        except FailureDecodeError:
+            return
+        raw = f.fields.get("channel_update")
+        if raw:
+            conn.execute("UPDATE payment_routes SET failure_update=? WHERE channel_id=? AND htlc_id=?", (raw, channel_id, htlc_id))
+
+    def failure_update_of(self, channel_id: bytes, htlc_id: int) -> bytes | None:
+        row = self.db.execute("SELECT failure_update FROM payment_routes WHERE channel_id=? AND htlc_id=?",
+                              (channel_id, htlc_id)).fetchone()
+        return bytes(row["failure_update"]) if row is not None and row["failure_update"] is not None else None
+
     def annotate(self, d: dict) -> dict:
         """Add ``route`` and ``failing_node`` / ``failure_hop`` to a payment's JSON."""
         row = self.db.execute("SELECT * FROM payment_routes WHERE channel_id=? AND htlc_id=?",
@@ -372,6 +396,20 @@ class Forwarding:
             d["failing_node"], d["failure_hop"] = row["failing_node"], row["failure_hop"]
         elif d.get("status") == "failed" and d.get("failure_code") is not None:
             d["failing_node"], d["failure_hop"] = d["destination"], 0
+        if row is not None and row["failure_update"] is not None:
+            from lncli.proto.failure_update import parse_failure_update
+
+            upd = parse_failure_update(bytes(row["failure_update"]))
+            if upd is None:
+                d["failure_channel_update"] = {"unreadable": bytes(row["failure_update"]).hex()}
+            else:
+                from lncli.proto.gossip import verify_channel_update
+
+                signer = d.get("failing_node")
+                d["failure_channel_update"] = {
+                    **{k: v for k, v in upd.to_json().items() if k != "signature"},
+                    "signature_valid": signer is not None and verify_channel_update(upd, bytes.fromhex(signer)),
+                }
         return d
 
 

@@ -437,6 +437,18 @@ class Gossip:
             upd = self._our_update(e, store=False, disabled=disabled)
         return upd.to_bytes()
 
+    def peer_update(self, e) -> g.ChannelUpdate | None:
+        """The peer's channel_update for its side of ``e``'s channel (kept from the peer for a
+        private channel, from the graph for an announced one), or None."""
+        scid = e.channel.short_channel_id
+        if scid is None:
+            return None
+        direction = 0 if e.peer < self.node.node_id else 1
+        gc = self.graph.channels.get(ShortChannelId(scid))
+        if gc is not None and gc.updates[direction] is not None:
+            return gc.updates[direction]
+        return self.private_updates.get((int(scid), direction))
+
     def policy_changed(self, e) -> g.ChannelUpdate | None:
         """After ``setchannel``: sign ``e``'s new channel_update; an announced channel's goes into
         the graph (stored) and to every peer, an unannounced one's to its peer. None when the

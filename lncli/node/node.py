@@ -87,6 +87,7 @@ class Node:
         self.forwarding = forwarding.Forwarding(self.db, self.channels, height=lambda: self.block_height, config=settings.config)
         self.gossip = gossip.Gossip(self, self.channels, self.forwarding)
         self.forwarding.channel_update = self.gossip.failure_update  # BOLT 4 failures carry our current update
+        self.channels.peer_update = self.gossip.peer_update  # route hints with the peer's policy
         self.payments = payments.Payments(self, self.channels, self.forwarding, self.invoices, gossip=self.gossip)
         # the one cycle: payments offer HTLCs through the channels, which settle through payments
         self.channels.use_payments(self.payments)
