@@ -123,6 +123,18 @@ def hint_route(manager, inv):
     return None
 
 
+def offer_outgoing(channel, amount_msat: int, payment_hash: bytes, cltv_expiry: int, onion: bytes) -> Outcome | ForwardFailure:
+    """Offer the outgoing HTLC of a forward on ``channel``: its Outcome, or
+    ``temporary_channel_failure`` when the channel's own checks refuse it (balance above the
+    reserve, the peer's max_accepted_htlcs and max_htlc_value_in_flight_msat; BOLT 4: "channel
+    capacity reached, too many in-flight HTLCs, etc.")."""
+    try:
+        return channel.add_htlc(amount_msat, payment_hash, cltv_expiry, onion)
+    except ChannelError as exc:
+        log.info("forward over %s refused by the channel: %s", _scid(channel.short_channel_id), exc)
+        return ForwardFailure("temporary_channel_failure")
+
+
 class Forwarding:
     """Forwarding HTLCs over the node's channels (``channels``), with the policy of lncli.conf
     (``config``, or None: the defaults); ``height()`` is the best block's height (or None)."""
@@ -226,11 +238,9 @@ class Forwarding:
         if failure is not None:
             return self._refuse(e, event, ss, failure, out_e, scid)
         out_ch = out_e.channel
-        try:  # the channel's own checks: balance and reserve, max_accepted_htlcs, max_htlc_value_in_flight_msat
-            out = out_ch.add_htlc(amt, event.payment_hash, out_cltv, peeled.next_packet)
-        except ChannelError as exc:
-            log.info("forward of HTLC %d over %s: %s", event.htlc_id, _scid(scid), exc)
-            return self._refuse(e, event, ss, ForwardFailure("temporary_channel_failure"), out_e, scid)
+        out = offer_outgoing(out_ch, amt, event.payment_hash, out_cltv, peeled.next_packet)
+        if isinstance(out, ForwardFailure):
+            return self._refuse(e, event, ss, out, out_e, scid)
         out_hid = out_ch.next_htlc_id - 1
         now = int(time.time())
         in_cid = e.channel_id
@@ -420,4 +430,4 @@ def register(registry, fwd: Forwarding) -> None:
     registry.add("listforwards", listforwards)
 
 
-__all__ = ["Forwarding", "hint_route", "register", "MIGRATIONS"]
+__all__ = ["Forwarding", "hint_route", "offer_outgoing", "register", "MIGRATIONS"]

@@ -252,3 +252,49 @@ def test_policy_from_conf_setchannel_and_failures_with_the_channel_update(nodes)
     assert [x["failure_code"] for x in fw if x["status"] == "local_failed"] == [0x100c, 0x100d, 0x100b, 0x1014]
     assert [x["fee_msat"] for x in fw] == [2250, 0, 0, 0, 7000, 5000, 0]
     assert all(x["out_short_channel_id"] == bc for x in fw)
+
+
+def test_the_payer_retries_with_the_channel_update_of_a_failure(nodes):
+    """A pays C over D and B on a route from its graph and C's route hint for the private B-C
+    channel; the hint is stale (B raised its fee after C made the invoice): B fails the first try
+    with fee_insufficient and its new channel_update, and A retries the same payment with that
+    update (BOLT 4: for this payment only) and pays B's new fee."""
+    from lncli.rpc.client import call
+
+    for name in "abcd":
+        nodes.start(name)
+    for name in "adb":
+        nodes(name, "fund", "0.01btc")
+    nodes("a", "connect", nodes.uri("d"), "--persist")
+    nodes("d", "connect", nodes.uri("b"), "--persist")
+    nodes("b", "connect", nodes.uri("c"), "--persist")
+    nodes.json("a", "open", nodes.id["d"], "400000", "--no-wait")
+    nodes.json("d", "open", nodes.id["b"], "400000", "--no-wait")
+    nodes.json("b", "open", nodes.id["c"], "300000", "--private", "--no-wait")
+    nodes("a", "mine", "6")
+    for x, y in ("ad", "da", "db", "bd", "bc", "cb"):
+        wait(lambda x=x, y=y: (c := channel(nodes, x, y)) and c["active"], what=f"{x}-{y} NORMAL")
+    db = channel(nodes, "d", "b")["short_channel_id"]
+    bc = channel(nodes, "b", "c")["short_channel_id"]
+    wait(lambda: any(c["short_channel_id"] == db and c["source"] == nodes.id["d"] for c in nodes.json("a", "graph")["channels"]),
+         timeout=30, what="a's graph has d->b")
+    _peer_update_at(nodes, "c", bc, fee_base_msat=1000)
+    stale = nodes.json("c", "invoice", "create", "50000sat")
+    assert _hint(nodes, stale).fee_base_msat == 1000
+    pol = nodes.json("b", "setchannel", bc, "--fee-base", "4000", "--fee-ppm", "20", "--enforce-delay", "0")
+    assert pol["fee_base_msat"] == 4000
+
+    p = call(nodes.dir("a") / "regtest", "pay", datadir=nodes.dir("a"), timeout=90, bolt11=stale["bolt11"], wait=60)
+    assert p["status"] == "succeeded", p
+    first, second = p["attempts"]
+    assert first["status"] == "failed" and first["failure"] == "fee_insufficient"
+    assert first["channels"] == second["channels"] == [channel(nodes, "a", "d")["short_channel_id"], db, bc]
+    b_fee = 4000 + 50_000_000 * 20 // 1_000_000
+    d_fee = 1000 + (50_000_000 + b_fee) * 1 // 1_000_000
+    assert second["fee_msat"] == p["fee_msat"] == b_fee + d_fee and first["fee_msat"] < p["fee_msat"]
+    # the update was for this payment only: A's graph and private updates know nothing of B-C
+    g = nodes.json("a", "graph")
+    assert not any(c["short_channel_id"] == bc for c in g["channels"]) and not g["private_updates"]
+    fw = nodes.json("b", "forwards")
+    assert [(x["status"], x["failure"], x["fee_msat"]) for x in fw] == [
+        ("local_failed", "fee_insufficient", 0), ("settled", None, b_fee)]
