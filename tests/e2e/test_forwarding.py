@@ -12,7 +12,7 @@ from lncli.proto import invoice as bolt11
 from lncli.proto.invoice import RouteHintHop
 from lncli.proto.scid import ShortChannelId
 from lncli.wallet.seed import derive
-from tests.e2e.procs import out
+from tests.e2e.procs import one_line_error, out
 from tests.e2e.test_channels import (  # noqa: F401 - nodes is a fixture
     SEEDS,
     TO_SELF_DELAY,
@@ -215,6 +215,14 @@ def test_policy_from_conf_setchannel_and_failures_with_the_channel_update(nodes)
     pol = nodes.json("b", "setchannel", bc, "--htlc-minimum", "1sat", "--enforce-delay", "0")
     again = nodes.json("b", "setchannel", bc)
     assert not again["changed"] and again["channel_update"] is None and again["htlc_minimum_msat"] == 1000
+
+    # refusals: one line, exit 1, nothing changed
+    for args, what in ((("1x1x1", "--fee-base", "1"), "no channel with short_channel_id"),
+                       ((bc, "--cltv-delta", "0"), "cltv_expiry_delta 0"),
+                       ((bc, "--fee-base", "lots"), "--fee-base"),
+                       ((bc, "--htlc-minimum", "2000", "--htlc-maximum", "1000"), "below htlc_minimum_msat")):
+        assert what in one_line_error(nodes("b", "setchannel", *args, check=False), 1)
+    assert nodes.json("b", "setchannel", bc)["cltv_expiry_delta"] == 60
 
     # a fresh invoice carries the new policy and pays it
     _peer_update_at(nodes, "c", bc, cltv_expiry_delta=60, htlc_minimum_msat=1000)
