@@ -28,6 +28,7 @@ _lncli() {
             "lncli penalty") path="lncli penalty" ;;
             "lncli ping") path="lncli ping" ;;
             "lncli route") path="lncli route" ;;
+            "lncli setchannel") path="lncli setchannel" ;;
             "lncli wallet") path="lncli wallet" ;;
             "lncli invoice create") path="lncli invoice create" ;;
             "lncli invoice decode") path="lncli invoice decode" ;;
@@ -43,7 +44,7 @@ _lncli() {
         esac
     done
     case "$path" in
-        "lncli") words="--datadir --network --conf -H --human --debug --version --help chain-status channel-id channels close connect decode-onion demo disconnect forwards fund gossip-dump graph invoice mine node open pay peers penalty ping route wallet" ;;
+        "lncli") words="--datadir --network --conf -H --human --debug --version --help chain-status channel-id channels close connect decode-onion demo disconnect forwards fund gossip-dump graph invoice mine node open pay peers penalty ping route setchannel wallet" ;;
         "lncli chain-status") words="--help" ;;
         "lncli channel-id") words="--help" ;;
         "lncli channels") words="--peer --channel --help" ;;
@@ -71,6 +72,7 @@ _lncli() {
         "lncli penalty") words="--destination --feerate --broadcast --help" ;;
         "lncli ping") words="--pong-bytes --help" ;;
         "lncli route") words="--graph --exclude --max-fee --max-cltv --final-cltv --help" ;;
+        "lncli setchannel") words="--fee-base --fee-ppm --cltv-delta --htlc-minimum --htlc-maximum --enforce-delay --help" ;;
         "lncli wallet") words="--help address addresses balance send utxos" ;;
         "lncli wallet address") words="--change --help" ;;
         "lncli wallet addresses") words="--help" ;;

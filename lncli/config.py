@@ -181,3 +181,45 @@ def node_options(
         poll_interval=poll,
         event_loop=config.get("event-loop"),
     )
+
+
+#: The forwarding policy's lncli.conf keys (each also settable per channel with ``lncli
+#: setchannel``), with the names they had before: fee-base-msat, fee-per-millionth, cltv-expiry-delta.
+POLICY_KEYS = {
+    "fee-base": ("fee_base_msat", "fee-base-msat"),
+    "fee-ppm": ("fee_proportional_millionths", "fee-per-millionth"),
+    "cltv-delta": ("cltv_expiry_delta", "cltv-expiry-delta"),
+    "htlc-minimum": ("htlc_minimum_msat", None),
+    "htlc-maximum": ("htlc_maximum_msat", None),
+}
+
+
+def parse_msat_option(text: str, what: str) -> int:
+    """An amount in msat as an option gives it: a bare whole number is msat (not sat, unlike
+    :func:`lncli.amount.parse_msat`), or a number with a unit (``1sat``, ``1500msat``)."""
+    from lncli.amount import parse_msat
+
+    t = text.strip()
+    if t.isdigit():
+        return int(t)
+    try:
+        return parse_msat(t)
+    except InputError:
+        raise InputError(f"{what}={text!r} is not an amount (msat, or with a unit: 1500msat, 2sat)") from None
+
+
+def policy_options(config: Config) -> dict[str, int]:
+    """The forwarding policy keys set in ``config`` (``fee-base=`` msat, ``fee-ppm=``,
+    ``cltv-delta=`` blocks, ``htlc-minimum=`` and ``htlc-maximum=`` msat), by their BOLT 7 field
+    names; keys not set are left out. InputError for a value that is not a whole number (the
+    policy's own limits are checked where it is built, lncli.node.channel_policy)."""
+    out: dict[str, int] = {}
+    for key, (name, old) in POLICY_KEYS.items():
+        k = key if config.get(key) is not None else old
+        if k is None or config.get(k) is None:
+            continue
+        if name.endswith("_msat"):
+            out[name] = parse_msat_option(config.get(k), k)
+        else:
+            out[name] = config.get_int(k)
+    return out

@@ -94,6 +94,9 @@ def _register() -> None:
 
     app.command("forwards")(forwards_cmd.forwards)
     app.command("close")(close_cmds.close)
+    from lncli.cli.commands import setchannel as setchannel_cmd
+
+    app.command("setchannel")(setchannel_cmd.setchannel)
     from lncli.cli.commands import penalty as penalty_cmd
 
     app.command("penalty")(penalty_cmd.penalty)

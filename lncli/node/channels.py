@@ -163,6 +163,7 @@ class ChannelManager(MessageDispatch, ChainEvents):
                 raise InputError(f"commit-delay={ms} must be between 0 and 1000 ms")
             commit_delay = ms / 1000
         self.payments = None  # lncli.node.payments.Payments (use_payments)
+        self.peer_update = None  # entry -> the peer's channel_update for it, or None (route hints)
         self.commits = CommitGroup(
             store if store is not None else ChannelStore(db),
             send_to=self._send_to,
@@ -574,7 +575,9 @@ class ChannelManager(MessageDispatch, ChainEvents):
     def route_hints(self) -> list[tuple]:
         """BOLT 11 ``r`` hints for an invoice: one single-hop hint per private (unannounced)
         NORMAL channel with a short_channel_id whose peer can still send to us (its balance above
-        the reserve we require), best inbound first."""
+        the reserve we require), best inbound first; with the peer's fees and delta from its
+        channel_update (``peer_update``, set by the node to the gossip component's), else the
+        HINT_ defaults."""
         from lncli.proto.invoice import RouteHintHop
 
         found = []
@@ -586,8 +589,13 @@ class ChannelManager(MessageDispatch, ChainEvents):
             inbound = theirs - ch.local_config.channel_reserve_satoshis * 1000
             if inbound <= 0:
                 continue
-            hop = RouteHintHop(e.peer, int(ch.short_channel_id), HINT_FEE_BASE_MSAT,
-                               HINT_FEE_PROPORTIONAL_MILLIONTHS, HINT_CLTV_EXPIRY_DELTA)
+            upd = self.peer_update(e) if self.peer_update is not None else None
+            if upd is not None:  # the peer's policy, from its channel_update
+                hop = RouteHintHop(e.peer, int(ch.short_channel_id), upd.fee_base_msat, upd.fee_proportional_millionths,
+                                   upd.cltv_expiry_delta)
+            else:
+                hop = RouteHintHop(e.peer, int(ch.short_channel_id), HINT_FEE_BASE_MSAT,
+                                   HINT_FEE_PROPORTIONAL_MILLIONTHS, HINT_CLTV_EXPIRY_DELTA)
             found.append((inbound, hop))
         found.sort(key=lambda x: -x[0])
         return [(hop,) for _, hop in found]

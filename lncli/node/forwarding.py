@@ -3,22 +3,22 @@
 At an intermediate node (:meth:`Forwarding.forward`, called for an irrevocably committed incoming
 HTLC whose onion is not final):
 
-1. the outgoing channel is ours whose ``short_channel_id`` is the payload's, in state NORMAL with
-   its peer connected and reestablished; otherwise ``unknown_next_peer`` (PERM|10);
-2. our forwarding policy (lncli.conf): ``fee-base-msat`` (default 1000 msat),
-   ``fee-per-millionth`` (default 1 ppm: Core Lightning's and LND's defaults are 1000 msat + 10 /
-   1 ppm; 1 keeps test arithmetic easy and is what a route hint of ours under-states at worst),
-   ``cltv-expiry-delta`` (default 34, BOLT 2's "at least 34 is reasonable").
-   The incoming amount must cover ``amt_to_forward + fee_msat(amt_to_forward)`` (BOLT 7) else
-   ``fee_insufficient``; the incoming ``cltv_expiry`` must be at least
-   ``outgoing_cltv_value + cltv-expiry-delta`` else ``incorrect_cltv_expiry``;
-   ``outgoing_cltv_value`` must be more than :data:`EXPIRY_TOO_SOON` blocks above the current
-   height else ``expiry_too_soon``, and at most :data:`EXPIRY_TOO_FAR` blocks above it else
-   ``expiry_too_far``;
-3. the outgoing HTLC (same payment_hash, the peeled ``next_packet``) is added and committed; the
-   ``forwards`` row linking (incoming channel_id, htlc_id) to (outgoing channel_id, htlc_id) is
-   written in the same transaction as the channel state that offers it (group commit: durable
-   before the update_add_htlc is sent).
+1. the onion payload has ``short_channel_id``, ``amt_to_forward`` and ``outgoing_cltv_value``,
+   else ``invalid_onion_payload``; the outgoing channel is ours with that ``short_channel_id``,
+   else ``unknown_next_peer`` (PERM|10); shutting down or closed: ``permanent_channel_failure``;
+   its peer not connected (or the channel not reestablished yet): ``channel_disabled``;
+2. the checks of :func:`lncli.proto.forwarding.check_forward` with that channel's policy
+   (:mod:`lncli.node.channel_policy`: lncli.conf's ``fee-base``, ``fee-ppm``, ``cltv-delta``,
+   ``htlc-minimum``, ``htlc-maximum``, or what ``lncli setchannel`` set, within the channel's
+   limits; the policy a setchannel replaced is still accepted for its ``enforce_delay``):
+   ``amount_below_minimum``, ``temporary_channel_failure`` (above the maximum),
+   ``fee_insufficient``, ``incorrect_cltv_expiry``, ``expiry_too_soon``, ``expiry_too_far``;
+3. the outgoing HTLC (same payment_hash, the peeled ``next_packet``) is added: the channel's own
+   checks (balance above the reserve, the peer's ``max_accepted_htlcs`` and
+   ``max_htlc_value_in_flight_msat``) refuse it with ``temporary_channel_failure``; else it is
+   committed, and the ``forwards`` row linking (incoming channel_id, htlc_id) to (outgoing
+   channel_id, htlc_id) is written in the same transaction as the channel state that offers it
+   (group commit: durable before the update_add_htlc is sent).
 
 The outgoing HTLC's result is written into its ``forwards`` row in the transaction of the channel
 state that learns it (preimage: at update_fulfill_htlc; failure: once irrevocable), then acted on
@@ -29,11 +29,13 @@ wrapped with the incoming shared secret (``wrap_failure``); a downstream
 committed comes back through :meth:`forward`, which sees the row and settles with the recorded
 result (or keeps waiting), so nothing is forwarded twice.
 
-Failures originated here use ``create_failure(incoming shared_secret, failuremsg)``. This node
-does not sign channel_updates for its (unannounced) channels yet, so failures whose data carries a
-``channel_update`` (fee_insufficient, incorrect_cltv_expiry, expiry_too_soon,
-temporary_channel_failure) are sent with an empty one (``len`` 0): the payer still reads the code
-and the other fields; it just gets no new policy to retry with.
+Failures originated here use ``create_failure(incoming shared_secret, failuremsg)``. Those with a
+``channel_update`` field (every UPDATE code) carry the outgoing channel's current
+channel_update, with its type 0x0102 (:meth:`lncli.node.gossip.Gossip.failure_update`; for
+``channel_disabled`` one with the disable bit). BOLT 4 made the field optional in 2024 (a
+zero ``len``) and expects nodes to move away from it, because a payer that applied it to its
+graph could be fingerprinted; it still asks the erring node to "report the current channel
+setting for the outgoing channel", and payers may use it for retries of the same payment.
 
 Paying over a hint (:func:`hint_route`): when the payee of an invoice is not a direct peer but the
 first hop of one of its ``r`` hints is, the payment goes over our channel to that peer with a
@@ -53,9 +55,9 @@ from lncli.channel import events as ev
 from lncli.channel.channel import ChannelError
 from lncli.channel.events import Outcome
 from lncli.channel.state import ChannelState
-from lncli.errors import InputError
-from lncli.proto.gossip import fee_msat
-from lncli.proto.onion_failure import create_failure, encode_failure_message, wrap_failure
+from lncli.node.channel_policy import ChannelPolicies
+from lncli.proto.forwarding import ForwardFailure, check_forward, update_field
+from lncli.proto.onion_failure import code_for, create_failure, encode_failure_message, wrap_failure
 from lncli.proto.scid import ShortChannelId
 from lncli.store.db import migrate, transaction
 
@@ -93,18 +95,13 @@ MIGRATIONS = [
     "  failure_hop INTEGER,\n"
     "  PRIMARY KEY (channel_id, htlc_id)\n"
     ")",
+    "ALTER TABLE forwards ADD COLUMN failure_code INTEGER;\n"
+    "ALTER TABLE payment_routes ADD COLUMN failure_update BLOB",
 ]
 
 #: forwards.status: outgoing HTLC offered; incoming fulfilled / failed (after an outgoing
 #: result); refused here (no outgoing HTLC).
 OFFERED, SETTLED, FAILED, LOCAL_FAILED = "offered", "settled", "failed", "local_failed"
-FEE_BASE_MSAT = 1000
-FEE_PER_MILLIONTH = 1
-CLTV_EXPIRY_DELTA = 34
-#: expiry_too_soon when outgoing_cltv_value <= height + this (the next hop needs time to act).
-EXPIRY_TOO_SOON = 3
-#: expiry_too_far when outgoing_cltv_value > height + this (BOLT 2's two-week bound).
-EXPIRY_TOO_FAR = 2016
 
 
 def _scid(v: int | None) -> str | None:
@@ -126,6 +123,18 @@ def hint_route(manager, inv):
     return None
 
 
+def offer_outgoing(channel, amount_msat: int, payment_hash: bytes, cltv_expiry: int, onion: bytes) -> Outcome | ForwardFailure:
+    """Offer the outgoing HTLC of a forward on ``channel``: its Outcome, or
+    ``temporary_channel_failure`` when the channel's own checks refuse it (balance above the
+    reserve, the peer's max_accepted_htlcs and max_htlc_value_in_flight_msat; BOLT 4: "channel
+    capacity reached, too many in-flight HTLCs, etc.")."""
+    try:
+        return channel.add_htlc(amount_msat, payment_hash, cltv_expiry, onion)
+    except ChannelError as exc:
+        log.info("forward over %s refused by the channel: %s", _scid(channel.short_channel_id), exc)
+        return ForwardFailure("temporary_channel_failure")
+
+
 class Forwarding:
     """Forwarding HTLCs over the node's channels (``channels``), with the policy of lncli.conf
     (``config``, or None: the defaults); ``height()`` is the best block's height (or None)."""
@@ -135,31 +144,64 @@ class Forwarding:
         self.block_height = height
         self.db = db
         migrate(self.db, COMPONENT, MIGRATIONS)
-        conf = config
-        get = (lambda k, d: conf.get_int(k, d)) if conf is not None else (lambda k, d: d)
-        self.fee_base_msat = get("fee-base-msat", FEE_BASE_MSAT)
-        self.fee_per_millionth = get("fee-per-millionth", FEE_PER_MILLIONTH)
-        self.cltv_expiry_delta = get("cltv-expiry-delta", CLTV_EXPIRY_DELTA)
-        if self.fee_base_msat < 0 or self.fee_per_millionth < 0:
-            raise InputError("fee-base-msat and fee-per-millionth must not be negative")
-        if not 1 <= self.cltv_expiry_delta <= 2016:
-            raise InputError(f"cltv-expiry-delta={self.cltv_expiry_delta} must be between 1 and 2016 blocks")
+        self.policies = ChannelPolicies(db, config)
+        #: (outgoing entry, disabled) -> our current channel_update for it, with its type
+        #: (set by the node to lncli.node.gossip.Gossip.failure_update); None: failures carry none
+        self.channel_update: Callable[..., bytes | None] | None = None
 
     # ------------------------------------------------------------------ incoming
 
     def _local_fail(self, e, event, ss: bytes, name: str, fields: dict | None = None, scid: int | None = None) -> Outcome:
+        code = code_for(name)
         log.info("forward of HTLC %d (%s) refused: %s", event.htlc_id, event.payment_hash.hex()[:16], name)
         try:
             with transaction(self.db) as conn:  # statistics only: not tied to the channel state
                 conn.execute(
                     "INSERT OR IGNORE INTO forwards(in_channel_id, in_htlc_id, in_amount_msat, in_cltv_expiry, shared_secret, "
-                    "payment_hash, out_short_channel_id, status, failure, created_at, resolved_at) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+                    "payment_hash, out_short_channel_id, status, failure, failure_code, created_at, resolved_at) "
+                    "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
                     (e.channel_id, event.htlc_id, event.amount_msat, event.cltv_expiry, ss, event.payment_hash, scid,
-                     LOCAL_FAILED, name, int(time.time()), int(time.time())),
+                     LOCAL_FAILED, name, code, int(time.time()), int(time.time())),
                 )
         except Exception:  # noqa: BLE001 - a statistics row must not stop the failure
             log.exception("recording a refused forward failed")
         return e.channel.fail_htlc(event.htlc_id, create_failure(ss, encode_failure_message(name, fields or {})))
+
+    def _refuse(self, e, event, ss: bytes, failure: ForwardFailure, out_e, scid: int) -> Outcome:
+        """Fail the incoming HTLC with ``failure``, carrying the outgoing channel's current
+        channel_update when the failure has that field (and the gossip component gives one)."""
+        fields = dict(failure.fields)
+        if failure.wants_update:
+            raw = None
+            if self.channel_update is not None:
+                try:
+                    raw = self.channel_update(out_e, failure.name == "channel_disabled")
+                except Exception:  # noqa: BLE001 - no update is allowed (BOLT 4); a failure must still go back
+                    log.exception("building the channel_update of a failure")
+            fields.update(update_field(raw))
+        return self._local_fail(e, event, ss, failure.name, fields, scid)
+
+    def _outgoing(self, scid: int):
+        """(the entry of our channel with short_channel_id ``scid``, or None; its state for a
+        forward): ``"ok"`` (NORMAL, reestablished, its peer connected), ``"closing"`` (shutdown
+        or later: permanent_channel_failure, "e.g. channel recently closed") or ``"disabled"``
+        (otherwise: channel_disabled)."""
+        found = None
+        for cand in self.manager.by_id.values():
+            ch = cand.channel
+            if ch.short_channel_id is None or int(ch.short_channel_id) != scid:
+                continue
+            found = cand
+            if ch.state != ChannelState.NORMAL or ch.shutdown_sent or ch.shutdown_received:
+                if ch.state in (ChannelState.NORMAL, ChannelState.SHUTDOWN, ChannelState.NEGOTIATING_CLOSING,
+                                ChannelState.CLOSING, ChannelState.FORCE_CLOSING, ChannelState.CLOSED):
+                    return cand, "closing"
+                continue
+            if cand.reestablished:
+                peer = self.manager.peer(cand.peer)
+                if peer is not None and peer.close_reason is None:
+                    return cand, "ok"
+        return found, "disabled"
 
     def forward(self, e, event: ev.HtlcReceived, peeled) -> Outcome:
         """Forward (or refuse) one irrevocably committed incoming HTLC with a non-final onion."""
@@ -181,36 +223,24 @@ class Forwarding:
                    else 4 if hp.outgoing_cltv_value is None else None)
         if missing is not None:
             return self._local_fail(e, event, ss, "invalid_onion_payload", {"type": missing, "offset": 0})
-        scid = hp.short_channel_id
-        out_e = None
-        for cand in self.manager.by_id.values():
-            if cand.channel.short_channel_id == scid and cand.state == ChannelState.NORMAL and cand.reestablished:
-                peer = self.manager.peer(cand.peer)
-                if peer is not None and peer.close_reason is None:
-                    out_e = cand
-                    break
+        scid = int(hp.short_channel_id)
+        out_e, usable = self._outgoing(scid)
         if out_e is None or out_e is e:
             return self._local_fail(e, event, ss, "unknown_next_peer", scid=scid)
+        if usable == "closing":
+            return self._local_fail(e, event, ss, "permanent_channel_failure", scid=scid)
         amt, out_cltv = hp.amt_to_forward, hp.outgoing_cltv_value
-        fee = fee_msat(amt, self.fee_base_msat, self.fee_per_millionth)
-        if event.amount_msat < amt + fee:
-            return self._local_fail(e, event, ss, "fee_insufficient", {"htlc_msat": event.amount_msat}, scid)
-        if event.cltv_expiry < out_cltv + self.cltv_expiry_delta:
-            return self._local_fail(e, event, ss, "incorrect_cltv_expiry", {"cltv_expiry": event.cltv_expiry}, scid)
-        height = self.block_height() or 0
-        if out_cltv <= height + EXPIRY_TOO_SOON:
-            return self._local_fail(e, event, ss, "expiry_too_soon", {}, scid)
-        if out_cltv > height + EXPIRY_TOO_FAR:
-            return self._local_fail(e, event, ss, "expiry_too_far", {}, scid)
+        failure = check_forward(
+            self.policies.effective(out_e), amount_in_msat=event.amount_msat, cltv_expiry=event.cltv_expiry,
+            amt_to_forward=amt, outgoing_cltv_value=out_cltv, height=self.block_height() or 0, enabled=usable == "ok",
+            previous=self._previous(out_e),
+        )
+        if failure is not None:
+            return self._refuse(e, event, ss, failure, out_e, scid)
         out_ch = out_e.channel
-        try:
-            out = out_ch.add_htlc(amt, event.payment_hash, out_cltv, peeled.next_packet)
-        except ChannelError as exc:
-            log.info("forward of HTLC %d over %s: %s", event.htlc_id, _scid(scid), exc)
-            below = amt < out_ch.remote_config.htlc_minimum_msat
-            if below:
-                return self._local_fail(e, event, ss, "amount_below_minimum", {"htlc_msat": amt}, scid)
-            return self._local_fail(e, event, ss, "temporary_channel_failure", {}, scid)
+        out = offer_outgoing(out_ch, amt, event.payment_hash, out_cltv, peeled.next_packet)
+        if isinstance(out, ForwardFailure):
+            return self._refuse(e, event, ss, out, out_e, scid)
         out_hid = out_ch.next_htlc_id - 1
         now = int(time.time())
         in_cid = e.channel_id
@@ -228,6 +258,10 @@ class Forwarding:
                  _scid(scid), out_hid, amt, event.amount_msat - amt)
         self.manager.commit(out_e, out, insert)
         return Outcome()
+
+    def _previous(self, out_e):
+        prev = self.policies.previous(out_e.channel_id)
+        return self.policies.effective(out_e, prev) if prev is not None else None
 
     def _settle_from_row(self, in_e, row) -> tuple[Outcome, int, str] | None:
         """Fulfill or fail the incoming HTLC of ``row`` if its outgoing result is known:
@@ -322,6 +356,7 @@ class Forwarding:
                 "payment_hash": bytes(r["payment_hash"]).hex(),
                 "status": r["status"],
                 "failure": r["failure"],
+                "failure_code": r["failure_code"],
                 "created_at": r["created_at"],
                 "resolved_at": r["resolved_at"],
             })
@@ -341,6 +376,27 @@ class Forwarding:
         conn.execute("UPDATE payment_routes SET failing_node=?, failure_hop=? WHERE channel_id=? AND htlc_id=?",
                      (node, hop, channel_id, htlc_id))
 
+    def record_failure_update(self, conn, channel_id: bytes, htlc_id: int, event, shared_secret: bytes) -> None:
+        """Keep the channel_update a failed payment's failure carries (BOLT 4: for retries of this
+        payment only; never applied to the graph). ``shared_secret``: the route's, 32 bytes a hop."""
+        from lncli.proto.onion_failure import FailureDecodeError, decode_failure
+
+        if event.reason is None:
+            return
+        secrets = [shared_secret[i:i + 32] for i in range(0, len(shared_secret), 32)]
+        try:
+            f = decode_failure(event.reason, secrets)
+        except FailureDecodeError:
+            return
+        raw = f.fields.get("channel_update")
+        if raw:
+            conn.execute("UPDATE payment_routes SET failure_update=? WHERE channel_id=? AND htlc_id=?", (raw, channel_id, htlc_id))
+
+    def failure_update_of(self, channel_id: bytes, htlc_id: int) -> bytes | None:
+        row = self.db.execute("SELECT failure_update FROM payment_routes WHERE channel_id=? AND htlc_id=?",
+                              (channel_id, htlc_id)).fetchone()
+        return bytes(row["failure_update"]) if row is not None and row["failure_update"] is not None else None
+
     def annotate(self, d: dict) -> dict:
         """Add ``route`` and ``failing_node`` / ``failure_hop`` to a payment's JSON."""
         row = self.db.execute("SELECT * FROM payment_routes WHERE channel_id=? AND htlc_id=?",
@@ -350,6 +406,20 @@ class Forwarding:
             d["failing_node"], d["failure_hop"] = row["failing_node"], row["failure_hop"]
         elif d.get("status") == "failed" and d.get("failure_code") is not None:
             d["failing_node"], d["failure_hop"] = d["destination"], 0
+        if row is not None and row["failure_update"] is not None:
+            from lncli.proto.failure_update import parse_failure_update
+
+            upd = parse_failure_update(bytes(row["failure_update"]))
+            if upd is None:
+                d["failure_channel_update"] = {"unreadable": bytes(row["failure_update"]).hex()}
+            else:
+                from lncli.proto.gossip import verify_channel_update
+
+                signer = d.get("failing_node")
+                d["failure_channel_update"] = {
+                    **{k: v for k, v in upd.to_json().items() if k != "signature"},
+                    "signature_valid": signer is not None and verify_channel_update(upd, bytes.fromhex(signer)),
+                }
         return d
 
 
@@ -360,5 +430,4 @@ def register(registry, fwd: Forwarding) -> None:
     registry.add("listforwards", listforwards)
 
 
-__all__ = ["Forwarding", "hint_route", "register", "MIGRATIONS", "FEE_BASE_MSAT", "FEE_PER_MILLIONTH",
-           "CLTV_EXPIRY_DELTA", "EXPIRY_TOO_SOON", "EXPIRY_TOO_FAR"]
+__all__ = ["Forwarding", "hint_route", "offer_outgoing", "register", "MIGRATIONS"]

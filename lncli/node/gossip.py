@@ -68,7 +68,7 @@ MIGRATIONS = [
 #: BOLT 7: announcement_signatures once the funding transaction has 6 confirmations.
 ANNOUNCE_DEPTH = 6
 #: Our forwarding policy, as announced in our channel_update, unless lncli.node.forwarding (the
-#: component that charges it, with its lncli.conf keys) is attached: then its values (same defaults).
+#: component that charges it, lncli.node.channel_policy's per channel) is attached: then its own.
 FEE_BASE_MSAT = 1000
 FEE_PROPORTIONAL_MILLIONTHS = 1
 CLTV_EXPIRY_DELTA = 34
@@ -190,6 +190,7 @@ class Gossip:
         self._sent_sigs: dict[bytes, int] = {}  # channel_id -> id(peer) it was sent on
         self._answered: dict[bytes, int] = {}  # channel_id -> id(peer) whose sigs we answered
         self._sent_private: dict[bytes, int] = {}  # channel_id -> id(peer) our private update went to
+        self._ours: dict[bytes, g.ChannelUpdate] = {}  # channel_id -> the latest channel_update we signed
         self._pending_anns: dict[int, tuple[bytes, Any]] = {}  # scid -> (raw, from peer): block not seen yet
         self._task: asyncio.Task | None = None
         self._unsubscribe = None
@@ -334,6 +335,9 @@ class Gossip:
             elif complete and self.graph.channels[scid].updates[0 if self.node.node_id < e.peer else 1] is None:
                 # the announcement came from the peer before we completed ours: publish our side
                 self._publish_ours(e)
+            elif complete and self._current(e) is None:
+                # our policy changed while we were down (lncli.conf): announce the new one
+                self._flood(self._our_update(e, store=True).to_bytes())
 
     def _send_sigs(self, e, peer) -> None:
         ann, _ = self._our_announcement(e)
@@ -374,27 +378,96 @@ class Gossip:
         now = int(time.time())
         return max(now, (old or 0) + 1)
 
-    def _our_update(self, e, store: bool) -> g.ChannelUpdate:
+    def _our_update(self, e, store: bool, disabled: bool = False) -> g.ChannelUpdate:
+        """A new signed channel_update of ours for ``e`` with its current policy (``store``: into
+        the graph and the database, for an announced channel). Its timestamp is above every
+        update of ours for the channel (BOLT 7), the ones sent in failures included."""
         ch = e.channel
         scid = ShortChannelId(ch.short_channel_id)
         direction = 0 if self.node.node_id < e.peer else 1
         gc = self.graph.channels.get(scid)
         old = gc.updates[direction] if gc is not None else None
+        last = max(old.timestamp if old else 0, self._ours[e.channel_id].timestamp if e.channel_id in self._ours else 0)
+        pol = self._policy(e)
         upd = signed_channel_update(
-            self.node.node_key, self.chain_hash, scid, self._timestamp(old.timestamp if old else None), direction,
-            False, max(1, ch.remote_config.htlc_minimum_msat), ch.funding_satoshis * 1000, *self.policy(),
+            self.node.node_key, self.chain_hash, scid, self._timestamp(last or None), direction, disabled,
+            pol.htlc_minimum_msat, pol.htlc_maximum_msat, pol.fee_base_msat, pol.fee_proportional_millionths,
+            pol.cltv_expiry_delta,
         )
-        if store and self.graph.apply_update(upd):
+        self._ours[e.channel_id] = upd
+        if store and not disabled and self.graph.apply_update(upd):
             self._store(upd)
         return upd
 
-    def policy(self) -> tuple[int, int, int]:
-        """(fee_base_msat, fee_proportional_millionths, cltv_expiry_delta): the forwarding
-        component's (lncli.node.forwarding, configured in lncli.conf) when it is there, else ours."""
+    def _policy(self, e):
+        """The policy ``e``'s channel_update announces: the forwarding component's
+        (lncli.node.channel_policy, lncli.conf and setchannel) when it is there, else ours."""
+        from lncli.proto.forwarding import Policy
+
         fwd = self.forwarding
         if fwd is not None:
-            return fwd.fee_base_msat, fwd.fee_per_millionth, fwd.cltv_expiry_delta
-        return FEE_BASE_MSAT, FEE_PROPORTIONAL_MILLIONTHS, CLTV_EXPIRY_DELTA
+            return fwd.policies.effective(e)
+        ch = e.channel
+        return Policy(FEE_BASE_MSAT, FEE_PROPORTIONAL_MILLIONTHS, CLTV_EXPIRY_DELTA).bounded(
+            max(1, ch.remote_config.htlc_minimum_msat), ch.funding_satoshis * 1000)
+
+    def _current(self, e, disabled: bool = False) -> g.ChannelUpdate | None:
+        """Our latest channel_update for ``e`` if it still says what ``e``'s policy is now."""
+        upd = self._ours.get(e.channel_id)
+        if upd is None and e.channel.short_channel_id is not None:
+            gc = self.graph.channels.get(ShortChannelId(e.channel.short_channel_id))
+            upd = gc.updates[0 if self.node.node_id < e.peer else 1] if gc is not None else None
+        if upd is None or upd.disabled != disabled:
+            return None
+        pol = self._policy(e)
+        said = (upd.fee_base_msat, upd.fee_proportional_millionths, upd.cltv_expiry_delta, upd.htlc_minimum_msat,
+                upd.htlc_maximum_msat)
+        now = (pol.fee_base_msat, pol.fee_proportional_millionths, pol.cltv_expiry_delta, pol.htlc_minimum_msat,
+               pol.htlc_maximum_msat)
+        return upd if said == now else None
+
+    def failure_update(self, e, disabled: bool = False) -> bytes | None:
+        """The outgoing channel's current channel_update for a BOLT 4 failure, with its type
+        0x0102: the one we last signed if it still holds, else a new one (``disabled``: with the
+        disable bit). None for a channel without a short_channel_id."""
+        if e.channel.short_channel_id is None:
+            return None
+        upd = self._current(e, disabled)
+        if upd is None:
+            upd = self._our_update(e, store=False, disabled=disabled)
+        return upd.to_bytes()
+
+    def peer_update(self, e) -> g.ChannelUpdate | None:
+        """The peer's channel_update for its side of ``e``'s channel (kept from the peer for a
+        private channel, from the graph for an announced one), or None."""
+        scid = e.channel.short_channel_id
+        if scid is None:
+            return None
+        direction = 0 if e.peer < self.node.node_id else 1
+        gc = self.graph.channels.get(ShortChannelId(scid))
+        if gc is not None and gc.updates[direction] is not None:
+            return gc.updates[direction]
+        return self.private_updates.get((int(scid), direction))
+
+    def policy_changed(self, e) -> g.ChannelUpdate | None:
+        """After ``setchannel``: sign ``e``'s new channel_update; an announced channel's goes into
+        the graph (stored) and to every peer, an unannounced one's to its peer. None when the
+        channel has no short_channel_id yet (its first update will carry the new policy)."""
+        ch = e.channel
+        if ch.short_channel_id is None:
+            return None
+        announced = ShortChannelId(ch.short_channel_id) in self.graph.channels
+        upd = self._our_update(e, store=announced)
+        if announced:
+            self._flood(upd.to_bytes())
+        else:
+            peer = self.node.peers.get(e.peer)
+            if peer is not None and e.reestablished:
+                self._sent_private[e.channel_id] = id(peer)
+                self._send(peer, [upd.to_bytes()])
+        log.info("channel %s: new policy announced (%d msat + %d ppm, delta %d)", ShortChannelId(ch.short_channel_id),
+                 upd.fee_base_msat, upd.fee_proportional_millionths, upd.cltv_expiry_delta)
+        return upd
 
     def _refresh_node_announcement(self) -> g.NodeAnnouncement | None:
         """A fresh node_announcement of ours, if we have an announced channel (else none: BOLT 7)."""

@@ -78,7 +78,7 @@ class Node:
         self.registry = Registry()
         self.rpc = RpcServer(socket_path(settings.netdir), self.registry)
         # The components, each built with what it uses (a later one uses earlier ones).
-        from lncli.node import chainsync, channel_rpc, forwarding, gossip, invoices, payments
+        from lncli.node import chainsync, channel_policy, channel_rpc, forwarding, gossip, invoices, payments
         from lncli.node.channels import CHANNEL_MESSAGES, ChannelManager
 
         self.chain = chainsync.open_chain(settings, seed)  # None without a config: no chain view
@@ -86,6 +86,8 @@ class Node:
         self.channels = ChannelManager(self.db, settings, chain=self.chain, peers=self.peers, events=self.events)
         self.forwarding = forwarding.Forwarding(self.db, self.channels, height=lambda: self.block_height, config=settings.config)
         self.gossip = gossip.Gossip(self, self.channels, self.forwarding)
+        self.forwarding.channel_update = self.gossip.failure_update  # BOLT 4 failures carry our current update
+        self.channels.peer_update = self.gossip.peer_update  # route hints with the peer's policy
         self.payments = payments.Payments(self, self.channels, self.forwarding, self.invoices, gossip=self.gossip)
         from lncli.node import routes
 
@@ -114,6 +116,7 @@ class Node:
         channel_rpc.register(self.registry, self.channels)
         gossip.register(self.registry, self.gossip)
         routes.register(self.registry, self.routes)
+        channel_policy.register(self.registry, self.forwarding.policies, self.channels, self.gossip)
         self._stop = asyncio.Event()
         self._register_default_handlers()
 

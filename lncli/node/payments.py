@@ -355,11 +355,28 @@ class Payments:
             if res["status"] != FAILED or hop is None or code is None or hop >= len(route.hops) - 1:
                 break  # done, pending, or refused by the payee (or unreadable): a new route would not help
             # hop `hop` could not forward over its outgoing channel (route.channels[hop + 1])
+            retry = self._failure_update_retry(idx, res, route, hop)
+            if retry is not None:  # its failure's newer channel_update: retry with it (this payment only)
+                idx = retry
+                continue
             exclude.add(route.hops[hop].node_id if code & 0x2000 else route.channels[hop + 1])
         if res is None:
             raise RefusedError(f"no route could carry the payment: {attempts[-1].get('failure')}")
         res["attempts"] = attempts
         return res
+
+    def _failure_update_retry(self, idx: dict, res: dict, route, hop: int) -> dict | None:
+        """BOLT 4, the origin: a failure from hop ``hop`` whose channel_update (UPDATE codes) is
+        valid and newer than the graph's MAY be considered for retries of this payment: the route
+        index with that edge changed (:func:`lncli.proto.failure_update.retry_index`), or None.
+        The gossip graph itself is not changed (BOLT 4: MUST NOT)."""
+        from lncli.proto.failure_update import parse_failure_update, retry_index
+
+        if not (res.get("failure_code") or 0) & 0x1000:
+            return None
+        raw = self.forwarding.failure_update_of(bytes.fromhex(res["channel_id"]), res["htlc_id"])
+        graph = self.gossip.graph if self.gossip is not None else None
+        return retry_index(idx, graph, parse_failure_update(raw), route.hops[hop].node_id, route.channels[hop + 1])
 
     def get(self, channel_id: bytes, htlc_id: int) -> dict:
         row = self.db.execute("SELECT * FROM payments WHERE channel_id=? AND htlc_id=?", (channel_id, htlc_id)).fetchone()
@@ -398,6 +415,7 @@ class Payments:
                 if route is not None:
                     node = route[hop] if hop is not None and hop < len(route) else None
                     self.forwarding.record_failing(conn, cid, event.htlc_id, node, hop)
+                    self.forwarding.record_failure_update(conn, cid, event.htlc_id, event, bytes(row["shared_secret"]))
         others = self._not_ours(cid, events)
         if others:
             self.forwarding.in_transaction(conn, e, others)

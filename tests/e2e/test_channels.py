@@ -18,7 +18,7 @@ import pytest
 
 from tests.e2e.procs import ROOT, lncli, out  # noqa: F401 - re-exported to other e2e tests
 
-SEEDS = {name: hashlib.sha256(b"e2e channels " + name.encode()).hexdigest() for name in "abc"}
+SEEDS = {name: hashlib.sha256(b"e2e channels " + name.encode()).hexdigest() for name in "abcd"}
 TO_SELF_DELAY = 5
 
 

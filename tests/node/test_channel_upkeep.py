@@ -215,11 +215,18 @@ def test_route_hints_for_private_channels(tmp_path):
             assert chan(a, b)["private"] and chan(b, a)["private"]
             scid = chan(b, a)["short_channel_id"]
             # b's invoice: a can pay b over the private channel -> one hint, from a, with its scid
+            # and a's policy (the defaults, 1 ppm) from a's channel_update to b
+            (e,) = b.channels.by_id.values()
+            for _ in range(100):
+                if b.gossip.peer_update(e) is not None:
+                    break
+                await asyncio.sleep(0.05)
+            assert b.gossip.peer_update(e) is not None
             inv = await rpc(b, "invoice", amount_msat=5_000, description="private")
             dec = bolt11.decode(inv["bolt11"])
             ((hop,),) = dec.route_hints
             assert hop.pubkey == a.node_id and str(ShortChannelId(hop.short_channel_id)) == scid
-            assert (hop.fee_base_msat, hop.fee_proportional_millionths, hop.cltv_expiry_delta) == (1000, 10, 34)
+            assert (hop.fee_base_msat, hop.fee_proportional_millionths, hop.cltv_expiry_delta) == (1000, 1, 34)
             shown = _decode_cli(inv["bolt11"])
             assert scid in str(shown) and a.node_id.hex() in str(shown)
             # --no-route-hints
