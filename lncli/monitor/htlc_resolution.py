@@ -14,6 +14,10 @@ Local Offers"):
   dust, or only partially committed): fulfilled if the preimage is known, otherwise failed once
   the commitment "has reached reasonable depth".
 
+A revoked counterparty commitment is read the same way: an HTLC output the cheater took with
+the preimage (its HTLC-success tx) tells the preimage; one our justice tx took is ours, without
+the preimage, and is reported like a timeout once deep enough.
+
 "Reasonable depth" is the monitor's ``ANTI_REORG_DELAY`` (6 blocks, passed in as ``depth``):
 deep enough that a reorg will not bring the HTLC back, as LDK does (BOLT 5 keeps watching for
 100 blocks, *irrevocably resolved*, but the incoming HTLC has its own expiry to meet).
@@ -44,8 +48,9 @@ __all__ = ["OfferedHtlcResolved", "offered_htlc_outcomes"]
 class OfferedHtlcResolved:
     """HTLC ``htlc_id`` (ours, offered on this channel) is resolved on chain: claimed by the
     counterparty with ``payment_preimage`` (fulfill the incoming HTLC now), or, with
-    ``payment_preimage`` None, timed out (``txid``, the timeout spend or the commitment, deep
-    enough at ``height``: fail the incoming HTLC)."""
+    ``payment_preimage`` None, back to us without it: timed out (``txid``, the timeout spend, a
+    justice tx, or the commitment it has no output on, deep enough at ``height``: fail the
+    incoming HTLC)."""
 
     htlc_id: int
     payment_hash: bytes
@@ -71,6 +76,8 @@ def _offered_outputs(m: ChannelMonitor, holder: bool, info, spend) -> dict[int, 
     """{htlc_id: OutPoint} of the HTLCs we offered that have an output on the confirmed
     commitment ``spend`` (ours if ``holder``; ``info`` as the monitor classified it)."""
     found: dict[int, OutPoint] = {}
+    if info is None:
+        return found
     if holder:
         for h in info.htlc_txs:
             if h.offered:
@@ -105,14 +112,14 @@ def _valid_offered(m: ChannelMonitor) -> dict[int, bytes]:
 def offered_htlc_outcomes(m: ChannelMonitor, spend, info, *, holder: bool, height: int, depth: int) -> list[OfferedHtlcResolved]:
     """The reports due at ``height`` not yet returned by ``m`` (see the module doc), for the
     commitment ``spend`` that confirmed: ours (``holder``, ``info`` its LatestHolderCommitment)
-    or the counterparty's valid one (``info`` its CounterpartyCommitment); ``depth``: the
-    confirmations a timeout needs."""
+    or the counterparty's (``info`` its CounterpartyCommitment; None: a revoked one whose HTLCs
+    were not kept, it had none); ``depth``: the confirmations a timeout needs."""
     deep = height - depth + 1  # a tx confirmed at or below this height is deep enough
     outputs = _offered_outputs(m, holder, info, spend)
     hashes = _valid_offered(m)
     if holder:
         hashes.update({h.htlc_id: h.payment_hash for h in info.htlc_txs if h.offered})
-    else:
+    elif info is not None:
         hashes.update({h.htlc_id: h.payment_hash for h in info.htlcs if not h.offered})
     reports = []
     for hid in sorted(hashes):

@@ -354,8 +354,10 @@ class ChannelMonitor:
         if spend is None:
             return []
         kind, info = self._classify(spend.tx)
-        if kind not in (HOLDER_COMMITMENT, COUNTERPARTY_COMMITMENT):
-            return []  # a mutual close has no HTLC; a revoked commitment is all ours (justice)
+        if kind == REVOKED_COMMITMENT:  # its HTLCs, if it had any (None: none were kept)
+            info = self.counterparty.get(info)
+        elif kind not in (HOLDER_COMMITMENT, COUNTERPARTY_COMMITMENT):
+            return []  # a mutual close has no HTLC; an unknown commitment: nothing we can tell
         return offered_htlc_outcomes(self, spend, info, holder=kind == HOLDER_COMMITMENT, height=height,
                                      depth=ANTI_REORG_DELAY)
 

@@ -113,3 +113,23 @@ def test_timeout_reported_once_deep_enough(chain, closer):
     assert {x.htlc_id for x in again} == {0, 1}  # the dust HTLC 1 was told before; told again after the reload
     r.mine(12)  # (B's HTLC stays unresolved: A has no preimage and B is not running to time it out)
     assert sorted(a.htlc_id for _, a in reports(r, A)) == [0, 1]
+
+
+def test_revoked_commitment_htlc_taken_by_justice(chain):
+    """B publishes a revoked commitment on which A's HTLC 0 was still pending (it was fulfilled
+    off chain since): A's justice tx takes the output, and A reports it without a preimage once
+    deep enough (a forward already settled with the preimage ignores it)."""
+    from tests.monitor.test_monitor import revoked_pair
+
+    p, _tip, old, _ = revoked_pair(chain)
+    r = Runner(chain, p, sides=(A,))
+    chain.broadcast(old)
+    r.mine()
+    conf = r.height
+    assert any(k.startswith("justice tx: revoked commitment") for k in r.accepted[A])
+    r.mine(5)  # the justice tx confirmed at conf + 1: 5 confirmations
+    assert reports(r, A) == []
+    r.mine()
+    ((h, a),) = reports(r, A)
+    assert a.htlc_id == 0 and a.timed_out and h == conf + 6
+    assert chain.get_transaction(a.txid).tx.inputs[0].prevout.txid == old.txid()
