@@ -20,9 +20,36 @@ from lncli.proto import commitment as bolt3
 from lncli.proto.commitment_tx import htlc_vouts
 from lncli.proto.wire import Message
 
-__all__ = ["ClosingMixin", "check_shutdown_script"]
+__all__ = [
+    "ClosingMixin",
+    "check_shutdown_script",
+    "REORG_DEPTH_R",
+    "GRACE_PERIOD_G",
+    "INCLUSION_DELAY_S",
+    "OFFERED_HTLC_GRACE",
+    "FULFILL_SAFETY_DELTA",
+]
 
 S = ChannelState
+
+# BOLT 2 "cltv_expiry_delta Selection" derives the HTLC deadlines from three assumptions; the
+# spec's own values (its "if in doubt" cltv_expiry_delta of 34 = 3R+2G+2S):
+#: ``R``: a worst-case reorganization depth, in blocks
+REORG_DEPTH_R = 2
+#: ``G``: blocks after an HTLC's timeout before giving up on an unresponsive peer
+GRACE_PERIOD_G = 2
+#: ``S``: blocks between a transaction's broadcast and its inclusion in a block
+INCLUSION_DELAY_S = 12
+#: "the deadline for offered HTLCs": the channel is failed (and the HTLC timed out on chain) this
+#: many blocks after the HTLC's ``cltv_expiry``. The spec allows ``G`` ("1 or 2 blocks is
+#: reasonable"); we take none of it: the HTLC-timeout tx is valid from ``cltv_expiry`` on, and
+#: every block waited is taken from the incoming HTLC's margin.
+OFFERED_HTLC_GRACE = 0
+#: "the deadline for received HTLCs this node has fulfilled": the channel is failed (and the
+#: HTLC claimed on chain with its preimage) once an HTLC we fulfilled is still on a commitment
+#: this many blocks before its ``cltv_expiry``: ``2R+G+S`` ("18 blocks is reasonable"), the
+#: fulfill safety delta (Eclair's "fulfill-safety-before-timeout").
+FULFILL_SAFETY_DELTA = 2 * REORG_DEPTH_R + GRACE_PERIOD_G + INCLUSION_DELAY_S
 
 
 # closing tx witness: count, dummy, 2 x (len + 72-byte sig + sighash), len + 71-byte script
@@ -287,14 +314,16 @@ class ClosingMixin:
 
     # --------------------------------------------------- HTLC timeouts
 
-    def expiring_htlcs(self, block_height: int, fulfill_margin: int = 3) -> list[tuple[str, int]]:
-        """HTLCs that force the channel closed at ``block_height`` (BOLT 2 "HTLC timeouts"):
-        ("out", id) for an HTLC we offered whose cltv_expiry has been reached while it is still
-        on a commitment; ("in", id) for one we fulfilled that is still on a commitment with
-        ``fulfill_margin`` blocks or fewer left. The node then calls :meth:`force_close`."""
+    def expiring_htlcs(self, block_height: int, fulfill_margin: int = FULFILL_SAFETY_DELTA,
+                       offered_grace: int = OFFERED_HTLC_GRACE) -> list[tuple[str, int]]:
+        """HTLCs that force the channel closed at ``block_height`` (BOLT 2 "cltv_expiry_delta
+        Selection" deadlines): ("out", id) for an HTLC we offered still on a commitment at
+        ``cltv_expiry + offered_grace``; ("in", id) for one we fulfilled that is still on a
+        commitment with ``fulfill_margin`` blocks or fewer left before its ``cltv_expiry``. The
+        node then calls :meth:`force_close`."""
         out = []
         for r in self.offered.values():
-            if r.cltv_expiry <= block_height and (r.add_ctn[REMOTE] is not None or r.add_ctn[LOCAL] is not None):
+            if r.cltv_expiry + offered_grace <= block_height and (r.add_ctn[REMOTE] is not None or r.add_ctn[LOCAL] is not None):
                 out.append(("out", r.htlc_id))
         for r in self.received.values():
             if r.removal is not None and r.removal["kind"] == "fulfill" and r.cltv_expiry - block_height <= fulfill_margin:

@@ -24,7 +24,9 @@ What spent the funding output decides what we do:
 The planned transactions are a function of the state (confirmed spends and the height): each
 block returns every transaction that should be in the mempool now (so the caller rebroadcasts
 until they confirm), a :class:`WaitUntil` for each claim that is not yet valid, plus one-time
-notices (:class:`FundingSpent`, :class:`PreimageLearned`, :class:`Resolved`). A reorg only
+notices (:class:`FundingSpent`, :class:`PreimageLearned`, :class:`OfferedHtlcResolved` for each
+HTLC we offered, claimed with its preimage or timed out (``lncli.monitor.htlc_resolution``),
+:class:`Resolved`). A reorg only
 removes confirmed spends at and above the fork height and the plan follows.
 
 Our own commitment comes unsigned, with the counterparty's signatures (``LatestHolderCommitment``
@@ -51,6 +53,7 @@ from lncli.bitcoin.tx import OutPoint, Transaction
 from lncli.channel import events as ev
 from lncli.errors import DecodeError, RefusedError
 from lncli.monitor import record as _rec
+from lncli.monitor.htlc_resolution import OfferedHtlcResolved, offered_htlc_outcomes
 from lncli.monitor.record import CounterpartyCommitment, _Conf
 from lncli.monitor.sweep import MIN_SWEEP_OUTPUT_SAT, SweepInput, sweep_tx
 from lncli.proto import commitment as bolt3
@@ -78,6 +81,7 @@ __all__ = [
     "FundingSpent",
     "PreimageLearned",
     "Resolved",
+    "OfferedHtlcResolved",
     "MonitorUpdateError",
     "CounterpartyCommitment",
     "ChannelMonitor",
@@ -210,6 +214,7 @@ class ChannelMonitor:
         self._preimage_texts: dict[bytes, tuple[bytes, str]] = {}  # payment_hash -> (preimage, record text)
         self._setup_text: tuple[ev.ChannelSetup, str] | None = None
         self._signed: dict[int, tuple[ev.LatestHolderCommitment, ev.LatestHolderCommitment]] = {}
+        self._told: set[int] = set()  # HTLCs we offered whose OfferedHtlcResolved was returned (not stored)
 
     # ------------------------------------------------------------------ updates
 
@@ -335,7 +340,7 @@ class ChannelMonitor:
         if self.resolved_height is not None:
             return notices
         plan = self._plan(height)
-        actions = notices + plan.actions
+        actions = notices + plan.actions + self._offered_outcomes(height)
         spend = self.funding_spend
         if plan.done and spend is not None:
             settled = max(c.height for c in self._confirmed.values())
@@ -343,6 +348,18 @@ class ChannelMonitor:
                 self.resolved_height = height
                 actions.append(Resolved(self._classify(spend.tx)[0], spend.txid, height))
         return actions
+
+    def _offered_outcomes(self, height: int) -> list[Action]:
+        spend = self.funding_spend
+        if spend is None:
+            return []
+        kind, info = self._classify(spend.tx)
+        if kind == REVOKED_COMMITMENT:  # its HTLCs, if it had any (None: none were kept)
+            info = self.counterparty.get(info)
+        elif kind not in (HOLDER_COMMITMENT, COUNTERPARTY_COMMITMENT):
+            return []  # a mutual close has no HTLC; an unknown commitment: nothing we can tell
+        return offered_htlc_outcomes(self, spend, info, holder=kind == HOLDER_COMMITMENT, height=height,
+                                     depth=ANTI_REORG_DELAY)
 
     def block_disconnected(self, height: int) -> None:
         """The blocks from ``height`` up are no longer in the best chain."""

@@ -190,6 +190,9 @@ class ChainWatcher:
                      cid, a.txid[::-1].hex(), a.kind, a.height)
         elif isinstance(a, mon.PreimageLearned):
             log.info("monitor %s: learned the preimage of %s on chain", cid, a.payment_hash.hex())
+        elif isinstance(a, mon.OfferedHtlcResolved):
+            log.info("monitor %s: our HTLC %d %s on chain (%s)", cid, a.htlc_id,
+                     "timed out" if a.timed_out else "claimed with its preimage", a.txid[::-1].hex())
         elif isinstance(a, mon.Resolved):
             log.info("monitor %s: resolved (%s) at block %d", cid, a.kind, a.height)
             self.store.mark_resolved(m)

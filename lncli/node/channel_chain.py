@@ -3,8 +3,10 @@
 Every block from :class:`~lncli.node.chainsync.ChainSync` (:meth:`ChainEvents.on_block`) is
 scanned for funding transactions (depth and the real short_channel_id go to
 ``funding_confirmed``), spends of the funding outputs (mutual close settled; the peer's
-commitment), and HTLC expiry (``expiring_htlcs``: an offered HTLC past its ``cltv_expiry`` fails
-the channel, BOLT 2). The funding transaction is built with the wallet and broadcast (again
+commitment), and HTLC expiry (``expiring_htlcs``, BOLT 2 "cltv_expiry_delta Selection"
+deadlines: an offered HTLC still on a commitment at its ``cltv_expiry``, or one we fulfilled
+still there ``FULFILL_SAFETY_DELTA`` blocks before it, fails the channel, and its chain watcher
+times it out or claims it with the preimage). The funding transaction is built with the wallet and broadcast (again
 after a restart, with a closing transaction not yet on chain).
 
 Commitment feerate (update_fee, BOLT 2): as the opener, the node keeps each NORMAL channel's
@@ -29,6 +31,7 @@ import logging
 from lncli.bitcoin.tx import Transaction, TxOut
 from lncli.channel import events as ev
 from lncli.channel.channel import ChannelError
+from lncli.channel.closing import FULFILL_SAFETY_DELTA
 from lncli.channel.events import Outcome
 from lncli.channel.state import ChannelState
 from lncli.errors import LncliError, RefusedError
@@ -91,8 +94,12 @@ class ChainEvents:
             expiring = ch.expiring_htlcs(height)
             if expiring:
                 kind, hid = expiring[0]
-                what = "offered" if kind == "out" else "fulfilled"
-                self.fail_channel(e, f"HTLC {hid} ({what}) reaches its cltv_expiry at block {height}")
+                if kind == "out":
+                    why = f"HTLC {hid} (offered) reaches its cltv_expiry at block {height}"
+                else:  # we know its preimage: claim it on chain while there is time
+                    why = (f"HTLC {hid} (fulfilled, still not removed by the peer) is within {FULFILL_SAFETY_DELTA} "
+                           f"blocks of its cltv_expiry at block {height}")
+                self.fail_channel(e, why)
 
     def _funding_spent(self, e: Entry, tx: Transaction, height: int) -> None:
         ch = e.channel

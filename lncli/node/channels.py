@@ -327,6 +327,8 @@ class ChannelManager(MessageDispatch, ChainEvents):
 
         if isinstance(action, mon.PreimageLearned):
             self.events.emit(nev.PreimageOnChain(action.payment_hash, action.payment_preimage))
+        if isinstance(action, mon.OfferedHtlcResolved):
+            self.events.emit(nev.HtlcResolvedOnChain(channel_id, action.htlc_id, action.payment_hash, action.payment_preimage))
         if isinstance(action, mon.Resolved):
             self.events.emit(nev.ChannelResolved(channel_id))
             e = next((x for x in self.entries if x.channel_id == channel_id), None)

@@ -15,7 +15,12 @@ The events (each a small dataclass):
   incoming HTLC);
 - :class:`ChannelReady`: a channel reached channel_ready on both sides;
 - :class:`PreimageOnChain`, :class:`ChannelResolved`: the chain watcher, through the channels: a
-  preimage the peer revealed on chain; a force-closed channel resolved (payments).
+  preimage the peer revealed on chain; a force-closed channel resolved (payments, and the
+  forwards still waiting on it: :mod:`lncli.node.onchain_htlcs`);
+- :class:`HtlcResolvedOnChain`: the chain watcher, through the channels: an HTLC we offered on a
+  force-closed channel was claimed by the peer with its preimage, or timed out deep enough
+  (forwards settle the incoming HTLC: :mod:`lncli.node.onchain_htlcs`). Told again after a
+  restart: subscribers are idempotent.
 """
 
 from __future__ import annotations
@@ -61,6 +66,17 @@ class ChannelResolved:
     channel_id: bytes
 
 
+@dataclass(slots=True)
+class HtlcResolvedOnChain:
+    """HTLC ``htlc_id`` we offered on ``channel_id``: claimed on chain with ``payment_preimage``,
+    or (None) timed out on chain, ``ANTI_REORG_DELAY`` deep (BOLT 5 "reasonable depth")."""
+
+    channel_id: bytes
+    htlc_id: int
+    payment_hash: bytes
+    payment_preimage: bytes | None
+
+
 class EventBus:
     def __init__(self) -> None:
         self._subscribers: dict[type, tuple[Callable[[Any], None], ...]] = {}
@@ -87,4 +103,5 @@ class EventBus:
         return bool(self._subscribers.get(kind))
 
 
-__all__ = ["EventBus", "PeerReady", "PeerClosed", "HtlcResults", "ChannelReady", "PreimageOnChain", "ChannelResolved"]
+__all__ = ["EventBus", "PeerReady", "PeerClosed", "HtlcResults", "ChannelReady", "PreimageOnChain", "ChannelResolved",
+           "HtlcResolvedOnChain"]

@@ -41,8 +41,9 @@ Paying over a hint (:func:`hint_route`): when the payee of an invoice is not a d
 first hop of one of its ``r`` hints is, the payment goes over our channel to that peer with a
 two-hop onion (:meth:`lncli.node.payments.Payments.pay`).
 
-Not done: an outgoing HTLC resolved on chain (force close) is not yet reflected upstream before
-the incoming HTLC's own expiry; such a forward stays ``offered`` until the incoming channel fails.
+An outgoing HTLC resolved on chain (a force close of the outgoing channel) is settled upstream
+by :mod:`lncli.node.onchain_htlcs`: fulfilled with the preimage read off the chain, or failed once
+its timeout is deep enough.
 """
 
 from __future__ import annotations

@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from lncli import __version__
-from lncli.node.events import ChannelResolved, EventBus, HtlcResults, PeerClosed, PeerReady, PreimageOnChain
+from lncli.node.events import (
+    ChannelResolved,
+    EventBus,
+    HtlcResolvedOnChain,
+    HtlcResults,
+    PeerClosed,
+    PeerReady,
+    PreimageOnChain,
+)
 from lncli.node.features import INIT_FEATURES, chain_hash
 from lncli.node.peers import PEER_MIGRATIONS, PeerManager, PeerStore, format_address
 from lncli.proto.transport import public_key
@@ -78,13 +86,14 @@ class Node:
         self.registry = Registry()
         self.rpc = RpcServer(socket_path(settings.netdir), self.registry)
         # The components, each built with what it uses (a later one uses earlier ones).
-        from lncli.node import chainsync, channel_policy, channel_rpc, forwarding, gossip, invoices, payments
+        from lncli.node import chainsync, channel_policy, channel_rpc, forwarding, gossip, invoices, onchain_htlcs, payments
         from lncli.node.channels import CHANNEL_MESSAGES, ChannelManager
 
         self.chain = chainsync.open_chain(settings, seed)  # None without a config: no chain view
         self.invoices = invoices.InvoiceStore(self.db, self.node_key, settings.network)
         self.channels = ChannelManager(self.db, settings, chain=self.chain, peers=self.peers, events=self.events)
         self.forwarding = forwarding.Forwarding(self.db, self.channels, height=lambda: self.block_height, config=settings.config)
+        self.onchain_htlcs = onchain_htlcs.OnchainHtlcs(self.db, self.channels)  # after forwarding: its table
         self.gossip = gossip.Gossip(self, self.channels, self.forwarding)
         self.forwarding.channel_update = self.gossip.failure_update  # BOLT 4 failures carry our current update
         self.channels.peer_update = self.gossip.peer_update  # route hints with the peer's policy
@@ -102,6 +111,10 @@ class Node:
         ev.subscribe(HtlcResults, self.payments.on_htlc_results)  # payments, then forwards (through payments)
         ev.subscribe(PreimageOnChain, lambda event: self.payments.preimage_onchain(event.payment_hash, event.payment_preimage))
         ev.subscribe(ChannelResolved, lambda event: self.payments.channel_resolved(event.channel_id))
+        # forwards whose outgoing HTLC went on chain settle their incoming HTLC
+        ev.subscribe(HtlcResolvedOnChain, lambda event: self.onchain_htlcs.htlc_resolved(
+            event.channel_id, event.htlc_id, event.payment_preimage))
+        ev.subscribe(ChannelResolved, lambda event: self.onchain_htlcs.channel_resolved(event.channel_id))
         # Peer messages.
         handlers = self.peers.handlers
         for name in CHANNEL_MESSAGES:

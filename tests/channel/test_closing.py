@@ -12,6 +12,7 @@ from lncli.bitcoin.sighash import SighashCache
 from lncli.chain.interpreter import verify_input as interpret
 from lncli.channel import events as ev
 from lncli.channel.channel import Channel
+from lncli.channel.closing import FULFILL_SAFETY_DELTA
 from lncli.channel.params import ChannelError
 from lncli.channel.state import LOCAL, ChannelState
 from lncli.proto import commitment as bolt3
@@ -152,7 +153,13 @@ def test_expiring_htlcs():
     assert p.ch[A].expiring_htlcs(599) == []
     assert p.ch[A].expiring_htlcs(600) == [("out", 0)]
     p.call(A, "fulfill_htlc", 0, preimage(2))
-    assert p.ch[A].expiring_htlcs(616) == [("out", 0)]
-    assert p.ch[A].expiring_htlcs(617) == [("out", 0), ("in", 0)]
+    # fulfilled but still on the commitments: FULFILL_SAFETY_DELTA (2R+G+S = 18) blocks before 620
+    assert FULFILL_SAFETY_DELTA == 18
+    assert p.ch[A].expiring_htlcs(601) == [("out", 0)]
+    assert p.ch[A].expiring_htlcs(602) == [("out", 0), ("in", 0)]
+    assert p.ch[A].expiring_htlcs(616, fulfill_margin=3) == [("out", 0)]
+    assert p.ch[A].expiring_htlcs(617, fulfill_margin=3) == [("out", 0), ("in", 0)]
+    assert p.ch[A].expiring_htlcs(601, offered_grace=2) == []
+    assert p.ch[A].expiring_htlcs(602, offered_grace=2) == [("out", 0), ("in", 0)]
     p.flush()
     assert p.ch[A].expiring_htlcs(617) == [("out", 0)]  # settled: no longer at risk
