@@ -11,7 +11,7 @@ complete -c lncli -n '__fish_use_subcommand' -a 'disconnect' -d 'Close the conne
 complete -c lncli -n '__fish_use_subcommand' -a 'forwards' -d 'List forwarded HTLCs: incoming and outgoing channel, in_msat, out_msat, fee_msat earned, status (offered, settled, failed, local_failed), failure and failure_code (refused here: the BOLT 4 code we sent)'
 complete -c lncli -n '__fish_use_subcommand' -a 'fund' -d 'Put AMOUNT into this datadir\'s wallet on regtest and confirm it; elsewhere print a deposit address'
 complete -c lncli -n '__fish_use_subcommand' -a 'gossip-dump' -d 'Dump a gossip_store as JSON Lines, one record per line (offset, flags, type, timestamp, decoded message, BOLT 7 problems, signatures_valid); or --summary, or --graph'
-complete -c lncli -n '__fish_use_subcommand' -a 'graph' -d 'Show the gossip graph: channels (one entry per direction, like CLN\'s listchannels), nodes (like listnodes), and peers\' channel_updates for our private channels'
+complete -c lncli -n '__fish_use_subcommand' -a 'graph' -d 'Show the gossip graph: channels (one entry per direction, like CLN\'s listchannels), nodes (like listnodes), peers\' channel_updates for our private channels, gossip waiting for its block (pending) and gossip dropped since the node started, by reason (dropped)'
 complete -c lncli -n '__fish_use_subcommand' -a 'invoice' -d 'BOLT 11 invoices: decode (offline), and create and list through the running node'
 complete -c lncli -n '__fish_use_subcommand' -a 'mine' -d 'Mine N blocks on regtest (embedded chain or bitcoind)'
 complete -c lncli -n '__fish_use_subcommand' -a 'node' -d 'Run the node (start), stop it, show what it is (info)'

@@ -35,6 +35,7 @@ from lncli.bitcoin.tx import (
 )
 from lncli.chain.interface import Block, ChainError, ChainInfo, TxRejected, TxStatus
 from lncli.chain.validation import (
+    COINBASE_MATURITY,
     ChainContext,
     Coin,
     MempoolEntry,
@@ -314,6 +315,21 @@ class EmbeddedChain:
         """The confirmed unspent output at ``outpoint``, or None (spent, unknown or unconfirmed)."""
         with self._lock:
             return self._chain_coin(outpoint)
+
+    def coins_paying(self, scripts: list[bytes], limit: int = 500) -> list[tuple[OutPoint, Coin]]:
+        """Confirmed unspent outputs paying one of ``scripts`` that the next block may spend
+        (coinbases mature) and no mempool transaction spends, oldest first, at most ``limit``."""
+        with self._lock, transaction(self.conn, immediate=False):
+            next_height = self._tip()[0] + 1
+            marks = ",".join("?" * len(scripts))
+            rows = self.conn.execute(
+                f"SELECT u.txid, u.vout, u.value, u.script, u.height, u.coinbase FROM chain_utxos u "
+                f"WHERE u.script IN ({marks}) AND (u.coinbase = 0 OR ? - u.height >= {COINBASE_MATURITY}) "
+                "AND NOT EXISTS (SELECT 1 FROM chain_mempool_spends s WHERE s.txid = u.txid AND s.vout = u.vout) "
+                "ORDER BY u.height, u.txid, u.vout LIMIT ?",
+                (*[bytes(x) for x in scripts], next_height, limit),
+            ).fetchall()
+        return [(OutPoint(r[0], r[1]), Coin(r[2], r[3], r[4], bool(r[5]))) for r in rows]
 
     def mempool_txids(self) -> list[bytes]:
         with self._lock:

@@ -7,6 +7,7 @@ import os
 
 from lncli.errors import InputError
 from lncli.node.peer import PeerError
+from lncli.node.peers import format_address
 from lncli.proto.transport import InvalidKeyError
 from lncli.rpc.server import Registry
 
@@ -39,12 +40,26 @@ def register(registry: Registry, node) -> None:
         nid = parse_node_id(node_id)
         if not isinstance(port, int) or not 0 < port < 65536:
             raise InputError(f"port must be 1-65535, got {port!r}")
+        before = peers.get(nid)
+        already = before is not None and before.close_reason is None
         try:
             peer = await peers.connect(nid, host, port, persist=True if persist else None)
         except InvalidKeyError as e:
             raise InputError(str(e)) from None
         out = peer.info()
-        out["persistent"] = bool(persist) or bool((peers.store.get(nid) or {}).get("persistent"))
+        stored = (peers.store.get(nid) if peers.store is not None else None) or {}
+        out["persistent"] = bool(stored.get("persistent"))  # what is true now, not what was asked
+        out["already_connected"] = already
+        if already:
+            # like lightning-cli connect: the existing connection, no new dial; say what was not done
+            asked, known = format_address(host, port), peers.known_address(nid, peer)
+            if asked != peer.address:
+                out["requested_address"] = asked
+            if asked != known:
+                out["note"] = (f"already connected ({peer.direction}, at {peer.address}): {asked} was not dialled"
+                               + (" and not stored" if known is None else f" and not stored (we dial {known})")
+                               + ("; --persist not applied" if persist and not out["persistent"] else "")
+                               + "; disconnect first to connect there")
         return out
 
     async def disconnect(node_id: str) -> dict:

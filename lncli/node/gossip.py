@@ -17,6 +17,13 @@ What :class:`Gossip` does:
   ``node_announcement`` (signed, only for nodes with a channel). Valid, new messages are stored
   (``graph_messages`` in node.sqlite3) and flooded to the other peers; a known message is
   dropped, which ends the flood. A newly connected peer gets everything we hold.
+- **gossip we cannot check yet** (:mod:`lncli.proto.gossip_pending`): a ``channel_announcement``
+  whose block we have not seen (a peer saw it first) waits, and so do the ``channel_update`` and
+  ``node_announcement`` messages for it that follow (checked against its node ids first); at each new
+  block the waiting ones at or below it are checked, and what waited with an accepted one is
+  handled and flooded as if it had just arrived. What is dropped instead (the set is full, the
+  chain lookup keeps failing, an update for a channel nobody announced) is logged and counted:
+  ``lncli graph`` shows ``pending`` and ``dropped``.
 - ``gossip_timestamp_filter`` and the query messages: we do not advertise ``gossip_queries``;
   they are ignored.
 
@@ -36,6 +43,7 @@ from lncli.bitcoin.ecdsa import sign_compact, verify_compact
 from lncli.bitcoin.script import funding_script, p2wsh_script
 from lncli.errors import LncliError
 from lncli.proto import gossip as g
+from lncli.proto.gossip_pending import PendingGossip, Waiting
 from lncli.proto.scid import ShortChannelId
 from lncli.proto.wire import encode_message
 from lncli.store.db import migrate, transaction
@@ -191,7 +199,7 @@ class Gossip:
         self._answered: dict[bytes, int] = {}  # channel_id -> id(peer) whose sigs we answered
         self._sent_private: dict[bytes, int] = {}  # channel_id -> id(peer) our private update went to
         self._ours: dict[bytes, g.ChannelUpdate] = {}  # channel_id -> the latest channel_update we signed
-        self._pending_anns: dict[int, tuple[bytes, Any]] = {}  # scid -> (raw, from peer): block not seen yet
+        self.pending = PendingGossip()  # gossip waiting for its block (or for its channel_announcement)
         self._task: asyncio.Task | None = None
         self._unsubscribe = None
         self._load()
@@ -255,10 +263,34 @@ class Gossip:
 
     async def _on_block(self, block) -> None:
         self.tick()
-        for scid, (raw, peer) in list(self._pending_anns.items()):
-            if ShortChannelId.from_int(scid).block <= block.height:
-                del self._pending_anns[scid]
-                await self._on_channel_announcement(peer, raw, retry=False)
+        # the chain view's height moves to this block only after its subscribers ran: check the
+        # waiting announcements against the block itself
+        for w in self.pending.due(block.height):
+            await self._check_waiting(w, block.height)
+
+    async def _check_waiting(self, w: Waiting, height: int) -> None:
+        ann = g.ChannelAnnouncement.from_bytes(w.raw)  # it parsed when it arrived
+        if ann.short_channel_id not in self.graph.channels:
+            amount = await self._funding_amount(ann, height)
+            if amount is None:
+                if not self.pending.retry(w):
+                    log.info("channel_announcement %s: chain lookup failed %d times: dropped", ann.short_channel_id, w.tries)
+                return
+            if amount is False:
+                log.info("channel_announcement %s: no such unspent funding output: ignored", ann.short_channel_id)
+                self.pending.refuse(w)
+                return
+            if ann.short_channel_id not in self.graph.channels:
+                self._accept(ann, amount, w.origin)
+        for name, raw, origin in self.pending.released(w):
+            if name == "channel_update":
+                self._on_update(origin, g.ChannelUpdate.from_bytes(raw))
+            else:
+                self._on_node_ann(origin, g.NodeAnnouncement.from_bytes(raw))
+
+    def _dropped(self, what: str, reason: str | None) -> None:
+        if reason is not None:
+            log.info("%s dropped: %s (dropped so far: %s)", what, reason, dict(self.pending.dropped))
 
     # ------------------------------------------------------------------ peers
 
@@ -517,7 +549,7 @@ class Gossip:
     async def on_channel_announcement(self, peer, msg) -> None:
         await self._on_channel_announcement(peer, msg.encode())
 
-    async def _on_channel_announcement(self, peer, raw: bytes, retry: bool = True) -> None:
+    async def _on_channel_announcement(self, peer, raw: bytes) -> None:
         try:
             ann = g.ChannelAnnouncement.from_bytes(raw)
         except LncliError as e:
@@ -528,25 +560,33 @@ class Gossip:
         if ann.problems() or not g.verify_channel_announcement(ann):
             log.info("channel_announcement %s: bad signatures or fields: ignored", ann.short_channel_id)
             return
-        amount = await self._funding_amount(ann)
+        s = ann.short_channel_id
+        chain = self.node.chain
+        amount = await self._funding_amount(ann, chain.height if chain is not None else None)
         if amount is None:
-            if retry and len(self._pending_anns) < 1000:
-                self._pending_anns[ann.short_channel_id.to_int()] = (raw, peer)
+            if s.to_int() not in self.pending:
+                log.info("channel_announcement %s from %s: block %d not seen yet (tip %s): kept until it is",
+                         s, getattr(peer, "short_id", "?"), s.block, chain.height if chain is not None else None)
+            why = self.pending.add_announcement(s.to_int(), s.block, raw, peer, (ann.node_id_1, ann.node_id_2))
+            self._dropped(f"channel_announcement {s}", why)
             return
-        if amount is False or ann.short_channel_id in self.graph.channels:
+        if amount is False or s in self.graph.channels:
             return
+        self._accept(ann, amount, peer)
+
+    def _accept(self, ann: g.ChannelAnnouncement, amount: int, origin) -> None:
         if self.graph.add_channel(ann, amount):
             self._store(ann, amount)
-            self._flood(ann.to_bytes(), peer)
+            self._flood(ann.to_bytes(), origin)
 
-    async def _funding_amount(self, ann: g.ChannelAnnouncement):
+    async def _funding_amount(self, ann: g.ChannelAnnouncement, height: int | None):
         """The capacity if the funding output checks out; False if it does not; None if the
-        block is not known yet (or there is no chain backend)."""
+        block is above ``height`` (not seen yet), the lookup failed, or there is no chain backend."""
         chain = self.node.chain
         if chain is None:
             return None
         s = ann.short_channel_id
-        if chain.height is not None and s.block > chain.height:
+        if height is None or s.block > height:
             return None
 
         def lookup():
@@ -578,11 +618,22 @@ class Gossip:
             upd = g.ChannelUpdate.from_bytes(msg.encode())
         except LncliError:
             return
+        self._on_update(peer, upd)
+
+    def _on_update(self, peer, upd: g.ChannelUpdate) -> None:
         if upd.chain_hash != self.chain_hash:
             return
         ch = self.graph.channels.get(upd.short_channel_id)
         if ch is None:
-            self._private_update(peer, upd)
+            scid = upd.short_channel_id.to_int()
+            w = self.pending.waiting.get(scid)
+            if w is not None:  # its announcement waits for its block: so does the update, if signed by its end
+                if g.verify_channel_update(upd, w.node_ids[upd.direction]):
+                    self.pending.add_update(scid, upd.direction, upd.timestamp, upd.to_bytes(), peer)
+                return
+            if not self._private_update(peer, upd):
+                self.pending.add_update(scid, upd.direction, upd.timestamp, upd.to_bytes(), peer)  # counts it
+                self._dropped(f"channel_update {upd.short_channel_id}", "update_for_unknown_channel")
             return
         old = ch.updates[upd.direction]
         if old is not None and upd.timestamp <= old.timestamp:
@@ -595,31 +646,42 @@ class Gossip:
             if not upd.dont_forward:
                 self._flood(upd.to_bytes(), peer)
 
-    def _private_update(self, peer, upd: g.ChannelUpdate) -> None:
+    def _private_update(self, peer, upd: g.ChannelUpdate) -> bool:
+        """The peer's update for a channel with us that is not in the graph; False if there is no such channel."""
         mgr = self.channels
         scid = upd.short_channel_id.to_int()
-        for e in mgr.by_id.values():
+        for e in (mgr.by_id.values() if mgr is not None else ()):
             if e.peer == peer.node_id and e.channel.short_channel_id is not None and int(e.channel.short_channel_id) == scid:
                 break
         else:
-            return
+            return False
         direction = 0 if peer.node_id < self.node.node_id else 1
         if upd.direction != direction or not g.verify_channel_update(upd, peer.node_id):
-            return
+            return True
         old = self.private_updates.get((scid, direction))
         if old is not None and upd.timestamp <= old.timestamp:
-            return
+            return True
         self.private_updates[(scid, direction)] = upd
         with transaction(self.db) as conn:
             conn.execute("INSERT OR REPLACE INTO graph_private_updates VALUES(?,?,?)", (scid, direction, upd.to_bytes()))
+        return True
 
     def on_node_announcement(self, peer, msg) -> None:
         try:
             na = g.NodeAnnouncement.from_bytes(msg.encode())
         except LncliError:
             return
+        self._on_node_ann(peer, na)
+
+    def _on_node_ann(self, peer, na: g.NodeAnnouncement) -> None:
         node = self.graph.node(na.node_id)
-        if node is None or (node.announcement is not None and na.timestamp <= node.announcement.timestamp):
+        if node is None:
+            # its node's channel_announcement may be waiting for its block: so does it (if self-signed)
+            if g.verify_node_announcement(na):
+                if not self.pending.add_node_announcement(na.node_id, na.timestamp, na.to_bytes(), peer):
+                    self._dropped(f"node_announcement {na.node_id.hex()}", "node_announcement_for_unknown_node")
+            return
+        if node.announcement is not None and na.timestamp <= node.announcement.timestamp:
             return
         if not g.verify_node_announcement(na):
             log.info("node_announcement %s: bad signature: ignored", na.node_id.hex())
@@ -638,6 +700,9 @@ class Gossip:
                 {"short_channel_id": str(u.short_channel_id), **{k: v for k, v in u.to_json().items() if k != "signature"}}
                 for u in self.private_updates.values()
             ],
+            # gossip waiting for its block, and what was dropped (by reason) since the node started
+            "pending": self.pending.counts(),
+            "dropped": dict(sorted(self.pending.dropped.items())),
         }
 
 

@@ -206,7 +206,9 @@ class Payments:
             "SELECT status FROM payments WHERE payment_hash=? AND status IN (?, ?) LIMIT 1", (ph, PENDING, SUCCEEDED)
         ).fetchone()
         if row is not None:
-            raise RefusedError(f"payment {ph.hex()} is already {row['status']}")
+            if row["status"] == SUCCEEDED:
+                raise RefusedError(f"payment {ph.hex()} has already succeeded: this invoice is paid")
+            raise RefusedError(f"payment {ph.hex()} is already in progress: wait for it to succeed or fail")
         channels = self.manager.usable(inv.payee)
         hint = None
         if not channels:

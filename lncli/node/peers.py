@@ -147,7 +147,9 @@ class PeerManager:
             raise PeerError("cannot connect to ourselves")
         existing = self.peers.get(node_id)
         if existing is not None and existing.close_reason is None:
-            if self.store is not None and persist:
+            # already connected: no dial. ``persist`` is applied only if HOST:PORT is the address
+            # we know for this peer (an untried one is neither stored nor made persistent)
+            if self.store is not None and persist and self.known_address(node_id, existing) == format_address(host, port):
                 self.store.set_persistent(node_id, True)
             return existing
         while True:
@@ -189,6 +191,15 @@ class PeerManager:
         if self.store is not None:
             self.store.save(node_id, host, port, True if persist else None)
         return peer
+
+    def known_address(self, node_id: bytes, peer: Peer | None = None) -> str | None:
+        """The address we dial this peer at: the stored one, else an outbound connection's."""
+        row = self.store.get(node_id) if self.store is not None else None
+        if row is not None and row.get("host"):
+            return format_address(row["host"], row["port"])
+        if peer is not None and peer.direction == "outbound":
+            return peer.address
+        return None
 
     def _attach(self, tcp: asyncio.Transport, transport: Transport, direction: str, address: str, leftover: bytes) -> Peer:
         """Turn a handshaken connection into a Peer and start the init exchange."""

@@ -1,24 +1,18 @@
 """``lncli fund``: put coins into this datadir's wallet on regtest (and a deposit address elsewhere).
 
-Embedded chain: mine coinbases to the wallet and let them mature (101 blocks the first time),
-then send AMOUNT to a fresh wallet address and mine one block, so the wallet holds an output of
-exactly AMOUNT. bitcoind: bitcoind's own wallet (``bitcoindwallet``, default ``lncli``; created or
-loaded, and mined to when it cannot pay) sends AMOUNT to a fresh wallet address, then one block is
-mined.
+Embedded chain: the chain's faucet (:mod:`lncli.chain.faucet`: the coinbases ``mine`` pays to
+OP_TRUE, mined and matured when there are not enough, 101 blocks the first time) sends AMOUNT to a
+fresh wallet address and one block is mined, so the wallet receives exactly AMOUNT.
+
+bitcoind: bitcoind's own wallet (``bitcoindwallet``, default ``lncli``; created or loaded, and mined
+to when it cannot pay) sends AMOUNT to a fresh wallet address, then one block is mined (to
+bitcoind's wallet).
 """
 
 from __future__ import annotations
 
 from lncli.bitcoin.address import address_to_script
-from lncli.bitcoin.tx import TxOut, fee_for_weight
-from lncli.wallet.wallet import COINBASE_MATURITY, InsufficientFunds, Wallet, estimate_weight
-
-REGTEST_SUBSIDY_HALVING = 150
-
-
-def _subsidy(height: int) -> int:
-    halvings = height // REGTEST_SUBSIDY_HALVING
-    return 0 if halvings >= 64 else (50 * 100_000_000) >> halvings
+from lncli.wallet.wallet import Wallet
 
 
 def fund(wallet: Wallet, backend, amount_sat: int) -> dict:
@@ -33,30 +27,10 @@ def fund(wallet: Wallet, backend, amount_sat: int) -> dict:
         txid = backend.send_from_wallet(address, amount_sat)
         backend.mine(1)
     else:
-        feerate = backend.estimate_feerate_per_kw()
-        need = amount_sat + fee_for_weight(estimate_weight(4, [b"\x00" * 22] * 2), feerate)
-        for _ in range(50):
-            if wallet.balance().spendable_sat >= need:
-                break
-            tip = backend.tip()[0]
-            mine_to_us = 1
-            while sum(_subsidy(tip + 1 + i) for i in range(mine_to_us)) < need - wallet.balance().spendable_sat:
-                mine_to_us += 1
-                if mine_to_us > 1000:
-                    raise InsufficientFunds(wallet.balance().spendable_sat, need)
-            spk = address_to_script(wallet.new_address(), network)
-            backend.mine(mine_to_us, spk)
-            backend.mine(COINBASE_MATURITY)
-            wallet.sync()
+        from lncli.chain import faucet
+
         address = wallet.new_address()
-        tx, _change = wallet.create_funding([TxOut(amount_sat, address_to_script(address, network))], feerate)
-        try:
-            backend.broadcast(tx)
-        except BaseException:
-            wallet.release(tx.txid())
-            raise
-        wallet.mark_broadcast(tx)
-        txid = tx.txid()
+        txid = faucet.send(backend, address_to_script(address, network), amount_sat)
         backend.mine(1)
     wallet.sync()
     status = backend.get_transaction(txid)

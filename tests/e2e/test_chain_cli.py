@@ -26,7 +26,7 @@ def test_chain_status_fund_mine_wallet(env, tmp_path):
 
     f = out(lncli(env, d, "fund", "0.25btc"))
     assert f["amount_sat"] == 25_000_000 and f["confirmations"] == 1 and f["address"].startswith("bcrt1q")
-    assert f["balance_sat"] > 25_000_000
+    assert f["balance_sat"] == 25_000_000  # exactly what was asked: no 50 BTC coinbase lands in the wallet (issue 12)
 
     st = out(lncli(env, d, "chain-status"))
     assert st["wallet_balance"]["confirmed_sat"] == f["balance_sat"] and st["blocks"] == 102
@@ -47,9 +47,17 @@ def test_chain_status_fund_mine_wallet(env, tmp_path):
     lncli(env, d, "mine", "1")
     assert out(lncli(env, tmp_path / "b", "wallet", "balance"))["confirmed_sat"] == 10_000
 
-    # fund again reuses the mature coins: no new 101 blocks
+    # fund again reuses the faucet's mature coins: no new 101 blocks; the wallet grows by exactly that
+    before = out(lncli(env, d, "wallet", "balance"))["confirmed_sat"]
     f2 = out(lncli(env, d, "fund", "1000sat"))
     assert f2["confirmations"] == 1 and out(lncli(env, d, "chain-status"))["blocks"] == 106
+    assert f2["balance_sat"] == out(lncli(env, d, "wallet", "balance"))["confirmed_sat"] == before + 1000
+    # the issue's case: 1btc prints 100000000 sat and the wallet receives 100000000 sat
+    f3 = out(lncli(env, d, "fund", "1btc"))
+    assert f3["amount_sat"] == 100_000_000 and f3["balance_sat"] == before + 1000 + 100_000_000
+    # more than one coinbase's worth: the faucet mines what it needs
+    f4 = out(lncli(env, d, "fund", "120btc"))
+    assert f4["balance_sat"] == before + 1000 + 100_000_000 + 12_000_000_000
 
 
 def test_errors(env, tmp_path):

@@ -164,3 +164,31 @@ def test_port_in_use_fails_at_start(nodes, tmp_path):
     p = lncli(tmp_path / "b", "node", "start", "--daemon", "--listen", f"127.0.0.1:{port}", check=False)
     assert p.returncode == 1 and "address already in use" in p.stderr.lower()
     assert lncli(tmp_path / "b", "node", "info", check=False).returncode == 3
+
+
+def test_connect_to_a_connected_peer_says_so(nodes):
+    """Issue 12: connect to a peer we are connected to, at a wrong address, dials nothing, stores
+    nothing, makes nothing persistent, and says so."""
+    a, _ = nodes("a")
+    b, ib = nodes("b")
+    nb, right = ib["uris"][0].split("@")
+    first = out(lncli(a, "connect", ib["uris"][0]))
+    assert first["already_connected"] is False and first["persistent"] is False and "note" not in first
+    wrong = "127.0.0.1:1"  # nothing listens there
+    again = out(lncli(a, "connect", f"{nb}@{wrong}", "--persist"))
+    assert again["already_connected"] is True and again["connected"] and again["address"] == right
+    assert again["requested_address"] == wrong and again["persistent"] is False
+    assert again["note"] == (f"already connected (outbound, at {right}): {wrong} was not dialled and not stored "
+                             f"(we dial {right}); --persist not applied; disconnect first to connect there")
+    # the right address, asked again with --persist: that one is applied, nothing else to say
+    same = out(lncli(a, "connect", ib["uris"][0], "--persist"))
+    assert same["already_connected"] is True and same["persistent"] is True
+    assert "note" not in same and "requested_address" not in same
+    # the stored address is still the right one: after a disconnect the peer is redialled there
+    out(lncli(a, "disconnect", nb))
+    out(lncli(a, "connect", ib["uris"][0]))
+    # B sees A inbound: B has no address of A to dial; asking to persist one it never tried says so
+    ia = out(lncli(a, "node", "info"))
+    p = out(lncli(b, "connect", f"{ia['node_id']}@127.0.0.1:2", "--persist"))
+    assert p["already_connected"] is True and p["direction"] == "inbound" and p["persistent"] is False
+    assert "127.0.0.1:2 was not dialled and not stored; --persist not applied" in p["note"]

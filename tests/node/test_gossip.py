@@ -1,14 +1,20 @@
-"""lncli.node.gossip's pure helpers against lncli.proto.gossip's verify functions."""
+"""lncli.node.gossip: its pure helpers against lncli.proto.gossip's verify functions; gossip that\narrives before its block, on a real embedded chain."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
+from lncli.bitcoin.script import funding_script, p2wsh_script
+from lncli.chain.embedded import EmbeddedChain
 from lncli.node import gossip as ng
+from lncli.node.chainsync import ChainSync
 from lncli.node.features import CHAIN_HASHES
 from lncli.proto import gossip as g
 from lncli.proto.scid import ShortChannelId
 from lncli.proto.transport import public_key
+from lncli.proto.wire import decode_message
+from lncli.store.db import open_db
 
 CHAIN = CHAIN_HASHES["regtest"]
 SCID = ShortChannelId(110, 1, 0)
@@ -76,3 +82,133 @@ def test_channel_update_and_node_announcement_verify():
     assert graph.apply_node_announcement(na)
     (node,) = [n for n in graph.listnodes() if n["nodeid"] == a[2].hex()]
     assert node["alias"] == "alice" and node["color"] == "ff0080"
+
+
+# --------------------------------------------------------------------------- gossip that waits for its block
+# The Gossip component on a real embedded chain and chain view; the peers are recorders.
+
+
+class _Peer:
+    def __init__(self, name: str):
+        self.node_id = public_key(_key(name + " node"))
+        self.short_id = name
+        self.close_reason = None
+        self.features = b""
+        self.sent: list[bytes] = []
+
+    def send_many(self, raws):
+        self.sent.extend(raws)
+
+
+class _Peers:
+    def __init__(self, *peers):
+        self.peers = {p.node_id: p for p in peers}
+        self.listen_addresses = []
+
+    def get(self, node_id):
+        return self.peers.get(node_id)
+
+
+class _Node:
+    """What Gossip reads of the node: identity, database, chain view, peers."""
+
+    def __init__(self, db, chain, peers):
+        self.db, self.chain, self.peers = db, chain, peers
+        self.settings = type("S", (), {"network": "regtest"})()
+        self.node_key = _key("a node")
+        self.node_id = public_key(self.node_key)
+        self.alias, self.color = "a", "#000000"
+
+
+def _remote_channel(scid, funding_keys=None):
+    """B-C's complete channel_announcement, B's channel_update and C's node_announcement."""
+    b, c = _pair("b"), _pair("c")
+    ann, b_first = ng.unsigned_channel_announcement(CHAIN, scid, b[2], c[2], b[3], c[3])
+    full = ng.complete_announcement(ann, b_first, ng.announcement_signatures(ann, b[0], b[1]),
+                                    ng.announcement_signatures(ann, c[0], c[1]))
+    upd = ng.signed_channel_update(b[0], CHAIN, scid, 1_700_000_000, 0 if b_first else 1, False, 1, 10_000_000)
+    na = ng.signed_node_announcement(c[0], c[2], 1_700_000_000, "carol", "#00ff00", b"", b"")
+    spk = p2wsh_script(funding_script(full.bitcoin_key_1, full.bitcoin_key_2))
+    return full, upd, na, spk, b, c
+
+
+def _msg(raw: bytes):
+    return decode_message(raw)
+
+
+async def _gossip_on_chain(tmp_path):
+    chain = EmbeddedChain(tmp_path / "chain")
+    view = ChainSync(chain, poll_interval=0.02)
+    await view.start()
+    b_peer, d_peer = _Peer("b"), _Peer("d")
+    node = _Node(open_db(tmp_path / "node.sqlite3", {}), view, _Peers(b_peer, d_peer))
+    gs = ng.Gossip(node)
+    await gs.start()
+    return chain, view, gs, b_peer, d_peer
+
+
+def test_gossip_ahead_of_our_block_waits_and_is_accepted_at_the_block(tmp_path):
+    async def main():
+        chain, view, gs, b_peer, d_peer = await _gossip_on_chain(tmp_path)
+        try:
+            tip = view.height
+            scid = ShortChannelId(tip + 1, 0, 0)  # the next block's coinbase output 0
+            full, upd, na, spk, b, c = _remote_channel(scid)
+            # B saw the block first: its announcement, update and C's node_announcement reach us before it
+            await gs.on_channel_announcement(b_peer, _msg(full.to_bytes()))
+            gs.on_channel_update(b_peer, _msg(upd.to_bytes()))
+            gs.on_node_announcement(b_peer, _msg(na.to_bytes()))
+            # an update for it signed by the wrong end is not kept (it would take the real one's place)
+            forged = ng.signed_channel_update(c[0], CHAIN, scid, 1_700_000_001, upd.direction, False, 1, 10_000_000)
+            gs.on_channel_update(b_peer, _msg(forged.to_bytes()))
+            assert scid not in gs.graph.channels
+            assert gs.view()["pending"] == {"channel_announcements": 1, "channel_updates": 1, "node_announcements": 1}
+            await view.call(chain.mine, 1, spk)
+            await view.wait_for_height(tip + 1, timeout=10)
+            ch = gs.graph.channels[scid]
+            assert ch.updates[upd.direction] == upd and gs.graph.node(c[2]).announcement == na
+            v = gs.view()
+            assert v["pending"] == {"channel_announcements": 0, "channel_updates": 0, "node_announcements": 0}
+            assert v["dropped"] == {}
+            assert {r["source"] for r in v["channels"]} == {b[2].hex()}
+            # relayed to the other peer, in order, and not back to B
+            assert d_peer.sent == [full.to_bytes(), upd.to_bytes(), na.to_bytes()] and b_peer.sent == []
+            # and kept: a restart loads it from the database
+            again = ng.Gossip(gs.node)
+            assert again.graph.channels[scid].updates[upd.direction] == upd
+        finally:
+            await gs.close()
+            await view.close()
+            chain.close()
+
+    asyncio.run(main())
+
+
+def test_gossip_that_cannot_be_checked_is_counted(tmp_path):
+    async def main():
+        chain, view, gs, b_peer, _ = await _gossip_on_chain(tmp_path)
+        try:
+            tip = view.height
+            scid = ShortChannelId(tip + 1, 0, 0)
+            full, upd, na, _spk, _b, _c = _remote_channel(scid)
+            await gs.on_channel_announcement(b_peer, _msg(full.to_bytes()))
+            gs.on_channel_update(b_peer, _msg(upd.to_bytes()))
+            # the block comes, but its output 0 pays someone else: the announcement is ignored
+            # (rightly, not counted) and the update that waited with it is counted
+            await view.call(chain.mine, 1)
+            await view.wait_for_height(tip + 1, timeout=10)
+            assert scid not in gs.graph.channels
+            # an update for a channel nobody announced, a node_announcement for a node with no channel
+            other = ng.signed_channel_update(_key("b node"), CHAIN, ShortChannelId(3, 0, 0), 1, 0, False, 1, 1000)
+            gs.on_channel_update(b_peer, _msg(other.to_bytes()))
+            gs.on_node_announcement(b_peer, _msg(na.to_bytes()))
+            v = gs.view()
+            assert v["pending"]["channel_announcements"] == 0
+            assert v["dropped"] == {"announcement_refused": 1, "node_announcement_for_unknown_node": 1,
+                                    "update_for_unknown_channel": 1}
+        finally:
+            await gs.close()
+            await view.close()
+            chain.close()
+
+    asyncio.run(main())

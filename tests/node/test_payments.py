@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from lncli.errors import InputError
+from lncli.errors import InputError, RefusedError
 from tests.node.test_channels import connect, fund_wallet, open_channel, run, start
 
 
@@ -75,5 +75,39 @@ def test_pay_argument_checks_direct_and_over_rpc(tmp_path):
                     await handler(**rpc)
         finally:
             await node.close()
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+
+
+def test_paying_an_invoice_twice_is_refused_in_english(tmp_path):
+    """Issue 12: not "payment ... is already succeeded"."""
+
+    async def main():
+        a, b = await start(tmp_path, "a"), await start(tmp_path, "b")
+        try:
+            await fund_wallet(a, 2_000_000)
+            await connect(a, b)
+            await open_channel(a, b, 500_000)
+            inv = b.invoices.create(1_000_000, "once")
+            h = inv.payment_hash.hex()
+            first = asyncio.ensure_future(a.channels.payments.pay(inv.bolt11))
+            while not a.db.execute("SELECT 1 FROM payments WHERE payment_hash=?", (inv.payment_hash,)).fetchone():
+                await asyncio.sleep(0)
+            with pytest.raises(RefusedError) as e:
+                await a.channels.payments.pay(inv.bolt11)
+            assert str(e.value) == f"payment {h} is already in progress: wait for it to succeed or fail"
+            assert (await first)["status"] == "succeeded"
+            # the payment's row is written with the channel's next transaction
+            for _ in range(500):
+                row = a.db.execute("SELECT status FROM payments WHERE payment_hash=?", (inv.payment_hash,)).fetchone()
+                if row["status"] == "succeeded":
+                    break
+                await asyncio.sleep(0.01)
+            with pytest.raises(RefusedError) as e:
+                await a.channels.payments.pay(inv.bolt11)
+            assert str(e.value) == f"payment {h} has already succeeded: this invoice is paid"
+        finally:
+            await a.close()
+            await b.close()
 
     asyncio.run(asyncio.wait_for(main(), 60))

@@ -17,7 +17,7 @@ def connect(
     port: Optional[int] = typer.Argument(None, metavar="[PORT]", help="Port, if not given with @ [default 9735]."),
     persist: bool = typer.Option(False, "--persist", help="Keep this peer connected: redial it with backoff (after restarts too)."),
 ) -> None:
-    """Connect to a peer (BOLT 8 handshake and init); returns once init is exchanged."""
+    """Connect to a peer (BOLT 8 handshake and init); returns once init is exchanged. Already connected: no new dial; already_connected is true, the address is the existing connection's, and a note says what was not done (a different HOST:PORT is neither dialled nor stored, --persist applies only to the address we know)."""
     env: Env = ctx.obj
     from lncli.node.address import parse_peer_uri
     from lncli.rpc.client import call

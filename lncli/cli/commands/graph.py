@@ -9,7 +9,7 @@ from lncli.cli.output import emit
 
 
 def graph(ctx: typer.Context) -> None:
-    """Show the gossip graph: channels (one entry per direction, like CLN's listchannels), nodes (like listnodes), and peers' channel_updates for our private channels."""
+    """Show the gossip graph: channels (one entry per direction, like CLN's listchannels), nodes (like listnodes), peers' channel_updates for our private channels, gossip waiting for its block (pending) and gossip dropped since the node started, by reason (dropped)."""
     env: Env = ctx.obj
     from lncli.rpc.client import call
 
