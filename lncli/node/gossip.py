@@ -42,6 +42,7 @@ from typing import Any
 from lncli.bitcoin.ecdsa import sign_compact, verify_compact
 from lncli.bitcoin.script import funding_script, p2wsh_script
 from lncli.errors import LncliError
+from lncli.node.channel_policy import CLTV_EXPIRY_DELTA, FEE_BASE_MSAT, FEE_PROPORTIONAL_MILLIONTHS
 from lncli.proto import gossip as g
 from lncli.proto.gossip_pending import PendingGossip, Waiting
 from lncli.proto.scid import ShortChannelId
@@ -75,11 +76,8 @@ MIGRATIONS = [
 
 #: BOLT 7: announcement_signatures once the funding transaction has 6 confirmations.
 ANNOUNCE_DEPTH = 6
-#: Our forwarding policy, as announced in our channel_update, unless lncli.node.forwarding (the
-#: component that charges it, lncli.node.channel_policy's per channel) is attached: then its own.
-FEE_BASE_MSAT = 1000
-FEE_PROPORTIONAL_MILLIONTHS = 1
-CLTV_EXPIRY_DELTA = 34
+# Our forwarding policy's defaults, as announced in our channel_update unless lncli.node.forwarding
+# (the component that charges it, lncli.node.channel_policy's per channel) is attached: then its own.
 TICK_SECONDS = 0.5
 
 

@@ -27,13 +27,15 @@ import pytest
 
 from lncli.bitcoin.tx import OutPoint
 from lncli.chain.embedded import EmbeddedChain
+from lncli.node.channel_policy import FEE_BASE_MSAT, FEE_PROPORTIONAL_MILLIONTHS
 from lncli.rpc.client import RpcClient
 from tests.e2e.procs import out
 from tests.e2e.test_channels import SEEDS, TO_SELF_DELAY, channel, nodes, wait  # noqa: F401 - nodes is a fixture
 
 AMOUNT_MSAT = 20_000_000
 CLTV_EXPIRY_DELTA = 34  # B's (the route hint's)
-FEE_MSAT = 1000 + AMOUNT_MSAT * 10 // 1_000_000  # the hint's policy: 1000 msat + 10 ppm
+# B's default policy (channel_policy's defaults), which C's route hint carries once C has B's channel_update
+FEE_MSAT = FEE_BASE_MSAT + AMOUNT_MSAT * FEE_PROPORTIONAL_MILLIONTHS // 1_000_000
 
 
 @pytest.fixture
@@ -77,6 +79,9 @@ def setup(nodes):  # noqa: F811
 
 def held_payment(nodes):  # noqa: F811
     """A pays C; the HTLC reaches C, which holds it. Returns (payment_hash, A's payment row)."""
+    bc = channel(nodes, "c", "b")["short_channel_id"]
+    wait(lambda: any(u["short_channel_id"] == bc for u in nodes.json("c", "graph")["private_updates"]),
+         what="C to hold B's channel_update for the private B-C channel (its route hint's policy)")
     inv = nodes.json("c", "invoice", "create", f"{AMOUNT_MSAT}msat")
     p = nodes("a", "pay", inv["bolt11"], "--timeout", "1", check=False)
     assert p.returncode == 1 and out(p)["status"] == "pending", p.stderr
