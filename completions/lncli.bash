@@ -65,7 +65,7 @@ _lncli() {
         "lncli node start") words="--listen --alias --rgb --log-level --dev-seed --daemon --handshake-timeout --ping-interval --poll-interval --detached --help" ;;
         "lncli node stop") words="--help" ;;
         "lncli open") words="--push --private --no-wait --timeout --help" ;;
-        "lncli pay") words="--amount --timeout --help" ;;
+        "lncli pay") words="--amount --timeout --max-fee --max-fee-percent --max-cltv --help" ;;
         "lncli peers") words="--help" ;;
         "lncli penalty") words="--destination --feerate --broadcast --help" ;;
         "lncli ping") words="--pong-bytes --help" ;;
