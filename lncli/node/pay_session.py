@@ -50,7 +50,7 @@ from lncli.proto import routing
 from lncli.proto.onion_failure import NODE, PERM, failure_name
 from lncli.proto.scid import ShortChannelId
 
-__all__ = ["PaymentSession", "Verdict", "default_max_fee_msat", "MAX_FEE_PERCENT", "MAX_FEE_EXEMPT_MSAT",
+__all__ = ["PaymentSession", "Verdict", "FeeLimitExceeded", "default_max_fee_msat", "MAX_FEE_PERCENT", "MAX_FEE_EXEMPT_MSAT",
            "TEMPORARY_CHANNEL_FAILURE", "MPP_TIMEOUT"]
 
 #: The default fee limit, Core Lightning's (``maxfeepercent`` 0.5, ``exemptfee`` 5000 msat): a
@@ -61,6 +61,10 @@ MAX_FEE_EXEMPT_MSAT = 5000
 TEMPORARY_CHANNEL_FAILURE = 0x1007
 MPP_TIMEOUT = 23
 _POLICY_FAILURES = {0x100B, 0x100C, 0x100D, 0x100E}  # amount_below_minimum .. expiry_too_soon
+
+
+class FeeLimitExceeded(routing.NoRouteError):
+    """The cheapest route costs more in fees than the limit (splitting would only add fees)."""
 
 
 def default_max_fee_msat(amount_msat: int, percent: float = MAX_FEE_PERCENT) -> int:
@@ -144,7 +148,7 @@ class PaymentSession:
                                    exclude=self.excluded, our_channels=self._our(our_channels),
                                    max_cltv_delta=self.max_cltv_delta)
         if max_fee_msat is not None and route.fee_msat > max_fee_msat:
-            raise routing.NoRouteError(f"the cheapest route for {amount_msat} msat costs {route.fee_msat} msat in fees, "
+            raise FeeLimitExceeded(f"the cheapest route for {amount_msat} msat costs {route.fee_msat} msat in fees, "
                                        f"more than the limit of {max_fee_msat} msat")
         for key, amt in self._directions(route):
             self.in_flight[key] = self.in_flight.get(key, 0) + amt

@@ -52,7 +52,7 @@ from lncli.channel.state import ChannelState, InboundHTLCState
 from lncli.errors import InputError, LncliError, RefusedError
 from lncli.node.htlc_sets import MPP_TIMEOUT_SECONDS, HtlcSets
 from lncli.node.invoices import payment_hash_param
-from lncli.node.pay_session import MAX_FEE_PERCENT, TEMPORARY_CHANNEL_FAILURE, PaymentSession, default_max_fee_msat
+from lncli.node.pay_session import MAX_FEE_PERCENT, TEMPORARY_CHANNEL_FAILURE, FeeLimitExceeded, PaymentSession, default_max_fee_msat
 from lncli.store.db import migrate, transaction
 
 if TYPE_CHECKING:
@@ -317,6 +317,8 @@ class Payments:
                 local = [replace(c, outbound_msat=max(0, c.outbound_msat - planned.get(c.short_channel_id, 0))) for c in ours]
                 try:
                     route = session.next_route(amt, local, max_fee_msat=fee_budget - sum(r.fee_msat for r in routes))
+                except FeeLimitExceeded:
+                    raise
                 except NoRouteError:
                     if not mpp or amt < 2 * MIN_PART_MSAT or in_flight + len(routes) + len(stack) + 2 > MAX_PARTS:
                         raise
@@ -456,9 +458,12 @@ class Payments:
                 if not verdict.retry:
                     ended = row
                 no_route = None  # something was learnt: worth planning again
+        for key in flying:  # still pending at the timeout: listpayments shows how they end
+            self._waiters.pop(key, None)
+            self._decoded.pop(key, None)
         if not attempts or (not flying and preimage is None and last is None):
             why = str(no_route)
-            if mpp and no_route is not None:
+            if mpp and no_route is not None and not isinstance(no_route, FeeLimitExceeded):
                 why = f"no route, nor up to {MAX_PARTS} routes of parts, for {amount} msat (the last search: {no_route})"
             if refusals:
                 why += "; refused: " + "; ".join(refusals)

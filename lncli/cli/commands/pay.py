@@ -55,3 +55,18 @@ def pay(
     emit(env, out)
     if p["status"] != "succeeded":
         raise LncliError(f"payment {p['payment_hash']} is still {p['status']} after {timeout:g} s (lncli channels shows its HTLC)")
+
+
+def listpayments(
+    ctx: typer.Context,
+    payment_hash: Optional[str] = typer.Option(None, "--payment-hash", metavar="HEX", help="Only this payment's parts."),
+) -> None:
+    """List our payments, one row per HTLC offered (each part of a multi-part payment, and each retry): payment_hash, part, status, amount_msat (this part's), total_msat (the payment's), fee_msat, destination, route, failure, failing_node and the preimage once paid."""
+    env: Env = ctx.obj
+    from lncli.rpc.client import call
+
+    rows = call(env.netdir, "listpayments", datadir=env.datadir, payment_hash=payment_hash)
+    if env.human:
+        keys = ("payment_hash", "part", "status", "amount_msat", "total_msat", "fee_msat", "failure")
+        rows = [{k: r.get(k) for k in keys} for r in rows]
+    emit(env, rows, title="payments")
