@@ -38,6 +38,9 @@ How a BOLT 4 failure narrows (:meth:`~PaymentSession.on_failure`; ``erring_index
 
 Every failure narrows something, or ends the payment, so retrying until the payment's timeout
 terminates. This module is the seam where a learned scorer can later replace the bounds.
+
+Also here: :func:`attempt_json` (one part as ``lncli pay`` lists it) and
+:func:`failure_channel_update` (the channel_update a failure message carries).
 """
 
 from __future__ import annotations
@@ -50,8 +53,8 @@ from lncli.proto import routing
 from lncli.proto.onion_failure import NODE, PERM, failure_name
 from lncli.proto.scid import ShortChannelId
 
-__all__ = ["PaymentSession", "Verdict", "FeeLimitExceeded", "default_max_fee_msat", "MAX_FEE_PERCENT", "MAX_FEE_EXEMPT_MSAT",
-           "TEMPORARY_CHANNEL_FAILURE", "MPP_TIMEOUT"]
+__all__ = ["PaymentSession", "Verdict", "FeeLimitExceeded", "attempt_json", "failure_channel_update",
+           "default_max_fee_msat", "MAX_FEE_PERCENT", "MAX_FEE_EXEMPT_MSAT", "TEMPORARY_CHANNEL_FAILURE", "MPP_TIMEOUT"]
 
 #: The default fee limit, Core Lightning's (``maxfeepercent`` 0.5, ``exemptfee`` 5000 msat): a
 #: route may cost max(0.5% of the amount, 5000 msat) in fees.
@@ -235,3 +238,31 @@ class PaymentSession:
             cltv_expiry_delta=update.cltv_expiry_delta, htlc_minimum_msat=update.htlc_minimum_msat,
             htlc_maximum_msat=update.htlc_maximum_msat, disabled=bool(update.channel_flags & 2))
         return True
+
+
+def attempt_json(index: int, route: routing.Route, status: str) -> dict:
+    """One part as ``pay`` lists it: its route hop by hop (each node, the channel into it, what it
+    receives, what it keeps as fee) before its outcome is known."""
+    chans = [str(ShortChannelId.from_int(c)) for c in route.channels]
+    hops, received = [], route.amount_msat
+    for i, h in enumerate(route.hops):
+        hops.append({"node_id": h.node_id.hex(), "short_channel_id": chans[i], "amount_msat": received,
+                     "fee_msat": received - h.amt_to_forward, "cltv_expiry": h.outgoing_cltv_value})
+        received = h.amt_to_forward
+    return {"part": index, "amount_msat": route.hops[-1].amt_to_forward, "fee_msat": route.fee_msat,
+            "route": [n.hex() for n in route.nodes], "channels": chans, "hops": hops, "status": status,
+            "failure": None, "failure_code": None, "erring_node": None, "erring_channel": None, "narrowed": None}
+
+
+def failure_channel_update(raw):
+    """The ChannelUpdate a failure carries (with or without its 2-byte type), or None."""
+    from lncli.errors import DecodeError
+    from lncli.proto.gossip import ChannelUpdate
+
+    if not raw:
+        return None
+    raw = bytes(raw)
+    try:
+        return ChannelUpdate.from_bytes(raw if raw[:2] == b"\x01\x02" else b"\x01\x02" + raw)
+    except (DecodeError, ValueError):
+        return None

@@ -1,31 +1,36 @@
-"""Payments over the node's channels: paying a direct peer's BOLT 11 invoice, and settling the
-HTLCs that pay our own invoices.
+"""Payments over the node's channels: paying BOLT 11 invoices (in parts when needed), and settling
+the HTLCs that pay our own invoices.
 
 The channel code settles an incoming HTLC as soon as it is irrevocably committed, in memory, so
 the fulfill (or fail) is written in the same transaction as the state that committed it, and
 the invoice is marked paid in that transaction too (:meth:`Payments.write_paid`).
 
-Sending (:meth:`Payments.pay`): decode the invoice (network, expiry, amount), pick a NORMAL
-channel with the payee that can carry the amount (or, when the payee is not a peer, with the node
-of one of the invoice's route hints: a two-hop onion whose first payload names the hint's
-short_channel_id, the HTLC carrying amount + the hint's fee and final cltv + its
-cltv_expiry_delta; ``fee_msat`` is that fee, a failure names its ``failing_node``), build a one-hop onion whose final payload
-carries ``amt_to_forward``, ``outgoing_cltv_value``, ``payment_data`` (payment_secret,
-total_msat) and ``payment_metadata``; offer the HTLC and sign. The payment row is written in the
-same transaction as the channel state that offers the HTLC; its result (preimage, or the BOLT 4
-failure decoded from the onion error) is written in the transaction of the channel state that
-learns it. The session key is drawn here from ``os.urandom``. A payee that is neither a peer
-nor behind a peer's route hint is paid over a route of :func:`lncli.proto.routing.find_route`
-in the gossip graph (its hints as extra edges; :meth:`Payments._pay_route`): after a failure
-from an intermediate hop its channel (its node, for a NODE failure) is excluded and another
-route tried, up to MAX_ATTEMPTS; the result lists them in ``attempts``.
+Sending (:meth:`Payments.pay`): decode the invoice (network, expiry, amount), then the payment
+loop (:meth:`Payments._pay_parts`): a :class:`lncli.node.pay_session.PaymentSession` finds
+routes with :func:`lncli.proto.routing.find_route` over our usable channels as first hops (their
+live balance), the invoice's route hints as edges and, for a payee that is not our peer, the
+gossip graph. What no single route carries is split in halves, recursively (invoices with
+basic_mpp only; at most MAX_PARTS parts in flight, none below MIN_PART_MSAT), every part with
+the same payment_hash and a final payload of ``amt_to_forward`` (the part),
+``outgoing_cltv_value``, ``payment_data`` (payment_secret, total_msat: the whole payment) and
+``payment_metadata``. Each part's row is written in the same transaction as the channel state
+that offers its HTLC (write before send; its update_add_htlc alone goes ahead); its result
+(preimage, or the BOLT 4 failure decoded from the onion error) in the transaction of the channel
+state that learns it. A failed part goes back to the session, which narrows the graph (see its
+module) or ends the payment; the loop plans again what is not in flight, until the payment
+succeeds, ends, finds no route or reaches its timeout. Limits: ``max_fee_msat`` over all parts
+(default Core Lightning's: 0.5%, 5000 msat exempt) and ``max_cltv`` blocks for a first HTLC's
+expiry. The result lists every part offered in ``attempts``. The session key is drawn here from
+``os.urandom``.
 
 Receiving (:meth:`Payments.settle_incoming`): once an incoming HTLC is irrevocably committed,
 peel its onion with the node key; a bad onion is failed with ``update_fail_malformed_htlc``
 (BADONION codes) or an ``invalid_onion_payload`` error; a non-final onion is forwarded (or
 refused) by :mod:`lncli.node.forwarding`; a final one goes through
-:meth:`lncli.node.invoices.InvoiceStore.check_htlc` and is fulfilled (the invoice is then
-marked paid) or failed with the failure it names.
+:meth:`lncli.node.invoices.InvoiceStore.check_htlc` and, if it passes, joins its HTLC set
+(:mod:`lncli.node.htlc_sets`), which fulfills every part once total_msat is in (the invoice is
+then marked paid) or fails them all (``mpp_timeout`` after 60 s); else it is failed with the
+failure the check names.
 
 On chain: when a channel with pending payments is force-closed, a preimage the peer reveals in a
 witness settles them (:meth:`Payments.preimage_onchain`), and once the chain watcher reports the
@@ -33,7 +38,8 @@ channel resolved (every output claimed, deep enough), what is still pending has 
 and is failed as ``permanent_channel_failure`` (:meth:`Payments.channel_resolved`).
 
 Testing (regtest only): ``dev-hold-htlcs=1`` in lncli.conf makes the node neither fulfill nor
-fail incoming HTLCs, so payers see them time out (HTLC expiry tests).
+fail incoming HTLCs, so payers see them time out (HTLC expiry tests); ``dev-mpp-timeout=SECONDS``
+shortens the wait for the rest of an HTLC set.
 """
 
 from __future__ import annotations
@@ -52,7 +58,15 @@ from lncli.channel.state import ChannelState, InboundHTLCState
 from lncli.errors import InputError, LncliError, RefusedError
 from lncli.node.htlc_sets import MPP_TIMEOUT_SECONDS, HtlcSets
 from lncli.node.invoices import payment_hash_param
-from lncli.node.pay_session import MAX_FEE_PERCENT, TEMPORARY_CHANNEL_FAILURE, FeeLimitExceeded, PaymentSession, default_max_fee_msat
+from lncli.node.pay_session import (
+    MAX_FEE_PERCENT,
+    TEMPORARY_CHANNEL_FAILURE,
+    FeeLimitExceeded,
+    PaymentSession,
+    attempt_json,
+    default_max_fee_msat,
+    failure_channel_update,
+)
 from lncli.store.db import migrate, transaction
 
 if TYPE_CHECKING:
@@ -112,38 +126,8 @@ def _new_session(first_node: bytes):
             return onion_session(key, first_node)
 
 
-def _channel_update(raw):
-    """The ChannelUpdate a failure carries (with or without its 2-byte type), or None."""
-    from lncli.errors import DecodeError
-    from lncli.proto.gossip import ChannelUpdate
-
-    if not raw:
-        return None
-    raw = bytes(raw)
-    try:
-        return ChannelUpdate.from_bytes(raw if raw[:2] == b"\x01\x02" else b"\x01\x02" + raw)
-    except (DecodeError, ValueError):
-        return None
-
-
 class PaymentFailed(LncliError):
     """The payee (or the channel) refused the payment: the message names the BOLT 4 failure."""
-
-
-def _attempt(index: int, route) -> dict:
-    """One part as ``pay`` lists it: its route hop by hop (each node, the channel into it, what it
-    receives, what it keeps as fee) before its outcome is known."""
-    from lncli.proto.scid import ShortChannelId
-
-    chans = [str(ShortChannelId.from_int(c)) for c in route.channels]
-    hops, received = [], route.amount_msat
-    for i, h in enumerate(route.hops):
-        hops.append({"node_id": h.node_id.hex(), "short_channel_id": chans[i], "amount_msat": received,
-                     "fee_msat": received - h.amt_to_forward, "cltv_expiry": h.outgoing_cltv_value})
-        received = h.amt_to_forward
-    return {"part": index, "amount_msat": route.hops[-1].amt_to_forward, "fee_msat": route.fee_msat,
-            "route": [n.hex() for n in route.nodes], "channels": chans, "hops": hops, "status": PENDING,
-            "failure": None, "failure_code": None, "erring_node": None, "erring_channel": None, "narrowed": None}
 
 
 def _row_json(row) -> dict:
@@ -412,7 +396,7 @@ class Payments:
                 except NoRouteError as exc:
                     routes, no_route = [], exc
                 for route in routes:
-                    att = _attempt(len(attempts), route)
+                    att = attempt_json(len(attempts), route, PENDING)
                     attempts.append(att)
                     try:
                         key = self._offer(inv, text, route, amount, att["part"])
@@ -458,6 +442,8 @@ class Payments:
                 if not verdict.retry:
                     ended = row
                 no_route = None  # something was learnt: worth planning again
+            if ended is not None:
+                break  # the payment is over: parts still in flight end as listpayments will show
         for key in flying:  # still pending at the timeout: listpayments shows how they end
             self._waiters.pop(key, None)
             self._decoded.pop(key, None)
@@ -472,9 +458,12 @@ class Payments:
                 raise RefusedError(f"cannot pay {amount} msat over any channel with the payee: insufficient balance "
                                    f"({can} msat can be sent): {why}")
             raise RefusedError(f"no channel with the payee {inv.payee.hex()}, no route hint from a peer, and {why}")
-        return self._result(inv, text, amount, preimage, won, ended or last, flying, attempts)
+        return self._result(inv, text, amount, preimage, won, ended, last, flying, attempts)
 
-    def _result(self, inv, text: str, amount: int, preimage, won: list, failed, flying: dict, attempts: list) -> dict:
+    def _result(self, inv, text: str, amount: int, preimage, won: list, ended, last, flying: dict,
+                attempts: list) -> dict:
+        """The payment's outcome: succeeded (a preimage), failed (a failure that ended it), pending
+        (parts in flight at the timeout), or failed (the last failure, no route left)."""
         if preimage is not None:
             # the verified preimage, reported before its write (the channel writes it with its
             # next write; a crash before that gets the fulfill again at reestablish): the row as
@@ -487,10 +476,10 @@ class Payments:
                 "htlc_id": hid, "cltv_expiry": route.cltv_expiry, "bolt11": text, "created_at": int(time.time()),
                 "completed_at": int(time.time()), "route": [n.hex() for n in route.nodes],
             }
-        elif flying:
-            res = self.get(*next(iter(flying)))
+        elif ended is not None or not flying:
+            res = ended if ended is not None else last
         else:
-            res = failed
+            res = self.get(*next(iter(flying)))
         res["parts"] = len(won) + (0 if preimage is None else len(flying))
         res["attempts"] = attempts
         return res
@@ -525,7 +514,7 @@ class Payments:
                     continue
                 name, code, hop, fields = self._failure(event, bytes(row["shared_secret"]))
                 if (cid, event.htlc_id) in self._waiters:
-                    self._decoded[(cid, event.htlc_id)] = (code, hop, _channel_update(fields.get("channel_update")))
+                    self._decoded[(cid, event.htlc_id)] = (code, hop, failure_channel_update(fields.get("channel_update")))
                 conn.execute(
                     "UPDATE payments SET status=?, failure=?, failure_code=?, completed_at=? WHERE channel_id=? AND htlc_id=? AND status=?",
                     (FAILED, name, code, now, cid, event.htlc_id, PENDING),
