@@ -164,3 +164,22 @@ def test_fee_limit_and_its_default():
     assert default_max_fee_msat(1_000_000) == 5000
     assert default_max_fee_msat(10_000_000) == 50_000
     assert default_max_fee_msat(10_000_000, 1.0) == 100_000
+
+
+def test_retries_end_when_the_graph_is_exhausted_not_after_a_count():
+    """Seven paths A -> Xi -> C, each failing for liquidity at Xi: seven routes, each avoiding the
+    ones before, then no route (the pay loop has no attempt count; its timeout aside, this is
+    what ends it)."""
+    xs = [pubkey_from_privkey(bytes([0x40 + i]) * 32) for i in range(7)]
+    s = PaymentSession([Edge(x, C, 10 + i, 1000 + i, 1, 40) for i, x in enumerate(xs)], A, C, FINAL)
+    local = [LocalChannel(x, 100 + i, 10**9) for i, x in enumerate(xs)]
+    tried = []
+    while True:
+        try:
+            r = s.next_route(1_000_000, local)
+        except NoRouteError:
+            break
+        tried.append(via(r))
+        assert s.on_failure(r, CODE["temporary_channel_failure"], 0).retry
+    assert tried == xs  # cheapest first, each once
+    assert not s.in_flight
