@@ -185,6 +185,8 @@ class Payments:
         if self.hold and self.network != "regtest":
             raise InputError(f"dev-hold-htlcs is a testing option, regtest only (this node is on {self.network})")
         mpp_timeout = conf.get_int("dev-mpp-timeout", 0) if conf is not None else 0
+        if mpp_timeout < 0:
+            raise InputError(f"dev-mpp-timeout={mpp_timeout} must be 0 (the default, 60 s) or more seconds")
         if mpp_timeout and self.network != "regtest":
             raise InputError(f"dev-mpp-timeout is a testing option, regtest only (this node is on {self.network})")
         self.htlc_sets = HtlcSets(channels, self._set_paid, float(mpp_timeout or MPP_TIMEOUT_SECONDS),
