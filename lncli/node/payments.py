@@ -172,6 +172,7 @@ class Payments:
         self._waiters: dict[tuple[bytes, int], asyncio.Future] = {}
         # (channel_id, htlc_id) -> (failure_code, hop, ChannelUpdate or None) of a failed part waited for
         self._decoded: dict[tuple[bytes, int], tuple] = {}
+        self._created: dict[tuple[bytes, int], int] = {}  # created_at of the parts being paid
         self._paid: list[tuple[bytes, int]] = []  # (payment_hash, amount) to mark paid after commit
         # our payments whose fulfill was reported to ``pay`` before the channel wrote it
         self.reported: set[tuple[bytes, int]] = set()
@@ -322,7 +323,7 @@ class Payments:
     def _offer(self, inv, text: str, route, total: int, part: int) -> tuple[bytes, int]:
         """Offer one part over ``route``: the HTLC leaves ahead of its write, the payment row is
         written with the channel state that offers it. Returns its (channel_id, htlc_id);
-        RefusedError if our channel refuses it."""
+        RefusedError if our channel refuses it. The row's created_at is in ``self._created``."""
         from lncli.proto.onion import HopPayload, PaymentData, build_onion
 
         ph = inv.payment_hash
@@ -351,7 +352,7 @@ class Payments:
         htlc_id = ch.next_htlc_id - 1
         key = (ch.channel_id, htlc_id)
         self._waiters[key] = asyncio.get_running_loop().create_future()
-        now = int(time.time())
+        now = self._created[key] = int(time.time())
 
         def insert(conn):
             conn.execute(
@@ -426,9 +427,10 @@ class Payments:
                     preimage = got if got is not None else bytes.fromhex(row["payment_preimage"])
                     session.on_success(route)
                     att["status"] = SUCCEEDED
-                    won.append((key, route))
+                    won.append((key, route, att["part"]))
                     continue
                 last = row
+                self._created.pop(key, None)
                 att.update(status=row["status"], failure=row["failure"], failure_code=row["failure_code"])
                 if row["status"] != FAILED:
                     continue
@@ -449,6 +451,8 @@ class Payments:
         for key in flying:  # still pending at the timeout: listpayments shows how they end
             self._waiters.pop(key, None)
             self._decoded.pop(key, None)
+            self._created.pop(key, None)
+        created = {k: self._created.pop(k, None) for k, _, _ in won}
         if not attempts or (not flying and preimage is None and last is None):
             why = str(no_route)
             if mpp and no_route is not None and not isinstance(no_route, FeeLimitExceeded):
@@ -460,23 +464,25 @@ class Payments:
                 raise RefusedError(f"cannot pay {amount} msat over any channel with the payee: insufficient balance "
                                    f"({can} msat can be sent): {why}")
             raise RefusedError(f"no channel with the payee {inv.payee.hex()}, no route hint from a peer, and {why}")
-        return self._result(inv, text, amount, preimage, won, ended, last, flying, attempts)
+        return self._result(inv, text, amount, preimage, won, ended, last, flying, attempts, created)
 
     def _result(self, inv, text: str, amount: int, preimage, won: list, ended, last, flying: dict,
-                attempts: list) -> dict:
+                attempts: list, created: dict) -> dict:
         """The payment's outcome: succeeded (a preimage), failed (a failure that ended it), pending
         (parts in flight at the timeout), or failed (the last failure, no route left)."""
         if preimage is not None:
             # the verified preimage, reported before its write (the channel writes it with its
             # next write; a crash before that gets the fulfill again at reestablish): the row as
             # listpayments will show it, from memory
-            (cid, hid), route = won[0]
+            (cid, hid), route, part = won[0]
             res = {
                 "payment_hash": inv.payment_hash.hex(), "status": SUCCEEDED, "amount_msat": amount,
-                "fee_msat": sum(r.fee_msat for _, r in won), "destination": inv.payee.hex(),
+                "fee_msat": sum(r.fee_msat for _, r, _ in won), "destination": inv.payee.hex(),
                 "payment_preimage": preimage.hex(), "failure": None, "failure_code": None, "channel_id": cid.hex(),
-                "htlc_id": hid, "cltv_expiry": route.cltv_expiry, "bolt11": text, "created_at": int(time.time()),
-                "completed_at": int(time.time()), "route": [n.hex() for n in route.nodes],
+                "htlc_id": hid, "cltv_expiry": route.cltv_expiry, "bolt11": text,
+                "created_at": created.get((cid, hid)) or int(time.time()), "completed_at": int(time.time()),
+                "total_msat": amount, "part": part,
+                "route": [n.hex() for n in route.nodes],
             }
         elif ended is not None or not flying:
             res = ended if ended is not None else last
