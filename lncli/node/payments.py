@@ -275,7 +275,8 @@ class Payments:
         return await self._pay_parts(inv, text, amount, timeout, max_fee_msat, max_cltv - final_delta, direct)
 
     def _local_channels(self) -> list:
-        """Our channels that can offer an HTLC now, as first hops for routing (what each can send)."""
+        """Our channels that can offer an HTLC now, as first hops for routing (what each can send),
+        most outbound first (as ChannelManager.usable: of two equal routes the fuller channel)."""
         from lncli.proto.routing import LocalChannel
 
         ours = []
@@ -284,6 +285,7 @@ class Payments:
             if e.state == ChannelState.NORMAL and e.reestablished and ch.can_add_htlcs() and ch.short_channel_id is not None:
                 outbound = ch._projected()[0] - ch.remote_config.channel_reserve_satoshis * 1000
                 ours.append(LocalChannel(e.peer, int(ch.short_channel_id), max(outbound, 0), ch.remote_config.htlc_minimum_msat))
+        ours.sort(key=lambda c: -c.outbound_msat)  # most outbound first: routing keeps the first of equals
         return ours
 
     def _plan(self, session: PaymentSession, remaining: int, mpp: bool, fee_budget: int, in_flight: int) -> list:
