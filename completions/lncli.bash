@@ -20,6 +20,7 @@ _lncli() {
             "lncli gossip-dump") path="lncli gossip-dump" ;;
             "lncli graph") path="lncli graph" ;;
             "lncli invoice") path="lncli invoice" ;;
+            "lncli listpayments") path="lncli listpayments" ;;
             "lncli mine") path="lncli mine" ;;
             "lncli node") path="lncli node" ;;
             "lncli open") path="lncli open" ;;
@@ -44,7 +45,7 @@ _lncli() {
         esac
     done
     case "$path" in
-        "lncli") words="--datadir --network --conf -H --human --debug --version --help chain-status channel-id channels close connect decode-onion demo disconnect forwards fund gossip-dump graph invoice mine node open pay peers penalty ping route setchannel wallet" ;;
+        "lncli") words="--datadir --network --conf -H --human --debug --version --help chain-status channel-id channels close connect decode-onion demo disconnect forwards fund gossip-dump graph invoice listpayments mine node open pay peers penalty ping route setchannel wallet" ;;
         "lncli chain-status") words="--help" ;;
         "lncli channel-id") words="--help" ;;
         "lncli channels") words="--peer --channel --help" ;;
@@ -61,13 +62,14 @@ _lncli() {
         "lncli invoice create") words="-d --description --description-hash --expiry --no-route-hints --help" ;;
         "lncli invoice decode") words="--help" ;;
         "lncli invoice list") words="--status --help" ;;
+        "lncli listpayments") words="--payment-hash --help" ;;
         "lncli mine") words="--address --help" ;;
         "lncli node") words="--help info start stop" ;;
         "lncli node info") words="--help" ;;
         "lncli node start") words="--listen --alias --rgb --log-level --dev-seed --daemon --handshake-timeout --ping-interval --poll-interval --detached --help" ;;
         "lncli node stop") words="--help" ;;
         "lncli open") words="--push --private --no-wait --timeout --help" ;;
-        "lncli pay") words="--amount --timeout --help" ;;
+        "lncli pay") words="--amount --timeout --max-fee --max-fee-percent --max-cltv --help" ;;
         "lncli peers") words="--help" ;;
         "lncli penalty") words="--destination --feerate --broadcast --help" ;;
         "lncli ping") words="--pong-bytes --help" ;;

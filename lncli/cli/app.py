@@ -90,6 +90,7 @@ def _register() -> None:
     app.command("open")(open_cmds.open_channel)
     app.command("channels")(channels_cmds.channels)
     app.command("pay")(pay_cmds.pay)
+    app.command("listpayments")(pay_cmds.listpayments)
     from lncli.cli.commands import forwards as forwards_cmd
 
     app.command("forwards")(forwards_cmd.forwards)

@@ -276,6 +276,8 @@ class ChannelManager(MessageDispatch, ChainEvents):
             self.payments.recover()
 
     async def close(self) -> None:
+        if self.payments is not None:
+            self.payments.htlc_sets.close()  # held parts stay committed; settled again at the next start
         try:
             self.commits.write_pending()
         except Exception:  # noqa: BLE001 - logged by _flush; nothing unwritten was sent

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from lncli.proto.features import Features, UnknownRequiredFeature, check_known
 
-# Advertised as optional (odd) bits: only what this node implements today.
+# Only what this node implements today. Optional (odd) bits:
 # option_data_loss_protect: channel_reestablish carries and checks the last secret and point.
-# var_onion_optin: TLV hop payloads are what our onion code builds and reads.
 # option_static_remotekey: the only commitment format our channels use.
-# payment_secret: our invoices carry one and the final hop checks it.
 # option_channel_type: open_channel/accept_channel carry channel_type (required by us).
+# basic_mpp: we pay in parts, and hold received parts until their total arrives (node/payments.py).
+# Required (even) bits, as BOLT 9 assumes them of every node:
+# var_onion_optin: TLV hop payloads are what our onion code builds and reads.
+# payment_secret: our invoices carry one and the final hop checks it.
 INIT_FEATURES: Features = Features.from_names(
-    "option_data_loss_protect", "var_onion_optin", "option_static_remotekey", "payment_secret", "option_channel_type"
-)
+    "option_data_loss_protect", "option_static_remotekey", "option_channel_type", "basic_mpp"
+) | Features.from_names("var_onion_optin", "payment_secret", required=True)
 
 # Genesis block hashes in display order; chain_hash on the wire is the internal (reversed) order.
 _GENESIS_DISPLAY = {

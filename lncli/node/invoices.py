@@ -59,8 +59,9 @@ DEFAULT_EXPIRY = 3600
 # BOLT 11's default when the c field is absent; we always write c.
 DEFAULT_MIN_FINAL_CLTV_EXPIRY_DELTA = 18
 MAX_EXPIRY = 10 * 365 * 24 * 3600
-# var_onion_optin and payment_secret, both required (bits 8 and 14, as in BOLT 11's examples)
-INVOICE_FEATURES = frozenset({8, 14})
+# var_onion_optin and payment_secret, both required (bits 8 and 14, as in BOLT 11's examples), and
+# basic_mpp optional (bit 17): the payee holds the parts of a payment until total_msat arrives
+INVOICE_FEATURES = frozenset({8, 14, 17})
 
 UNPAID, PAID, EXPIRED = "unpaid", "paid", "expired"
 STATUSES = (UNPAID, PAID, EXPIRED)
@@ -290,8 +291,10 @@ class InvoiceStore:
         ``amount_msat`` and ``cltv_expiry`` are the HTLC's (update_add_htlc); ``payment_secret``,
         ``total_msat``, ``amt_to_forward`` and ``outgoing_cltv_value`` come from the onion's final
         hop payload (``total_msat`` None: equal to ``amt_to_forward``; ``amt_to_forward`` None: the
-        HTLC amount). Multi-part payments are not supported: ``total_msat`` must equal
-        ``amt_to_forward``. An invoice already paid is treated as unknown. ``invoice``: the
+        HTLC amount). For a part of a multi-part payment (basic_mpp: ``total_msat`` more than
+        ``amt_to_forward``) the checks are of ``total_msat`` (BOLT 4: "amount paid" is
+        ``total_msat``); the caller holds the part until its HTLC set reaches ``total_msat``.
+        An invoice already paid is treated as unknown. ``invoice``: the
         record of ``payment_hash`` if the caller just looked it up (saves a query).
         """
         if amt_to_forward is not None and amount_msat < amt_to_forward:
@@ -308,7 +311,7 @@ class InvoiceStore:
             return fail
         forwarded = amount_msat if amt_to_forward is None else amt_to_forward
         paid = forwarded if total_msat is None else total_msat
-        if paid != forwarded:  # an HTLC set (basic_mpp), which this node does not offer
+        if paid < forwarded:  # total_msat below this part alone: inconsistent
             return fail
         if inv.amount_msat is not None and not inv.amount_msat <= paid <= 2 * inv.amount_msat:
             return fail

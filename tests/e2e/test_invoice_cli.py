@@ -49,7 +49,7 @@ def test_invoices_and_block_height(env, node):
     da = out(lncli(env, d, "invoice", "decode", a["bolt11"]))
     assert da["payee"] == info["node_id"] and da["description"] == "coffee" and da["network"] == "regtest"
     assert da["payment_hash"] == a["payment_hash"] and da["payment_secret"] == a["payment_secret"]
-    assert set(da["features"].values()) == {"var_onion_optin", "payment_secret"}
+    assert set(da["features"].values()) == {"var_onion_optin", "payment_secret", "basic_mpp"}
     db = out(lncli(env, d, "invoice", "decode", b["bolt11"]))
     assert db["description_hash"] == hashlib.sha256(b"long").hexdigest() and db["expiry"] == 1
     assert out(lncli(env, d, "invoice", "decode", c["bolt11"]))["description"] == "from stdin"

@@ -60,8 +60,8 @@ def test_create_and_decode_back(store):
     assert d.payment_hash == rec.payment_hash and d.payment_secret == rec.payment_secret
     assert d.timestamp == T0 and d.expiry == 3600 and d.expires_at == rec.expires_at == T0 + 3600
     assert d.min_final_cltv_expiry_delta == 18
-    assert d.features == {8, 14}
-    assert d.feature_names == {8: "var_onion_optin", 14: "payment_secret"}
+    assert d.features == {8, 14, 17}  # var_onion_optin, payment_secret required; basic_mpp optional
+    assert d.feature_names == {8: "var_onion_optin", 14: "payment_secret", 17: "basic_mpp"}
     assert store.lookup(rec.payment_hash) == rec
     assert store.status(rec) == "unpaid"
 
@@ -181,7 +181,12 @@ def test_check_htlc(store, clock):
     assert check(payment_secret=None) == FAIL  # required
     assert check(amount_msat=9_999, total_msat=9_999) == FAIL  # too little
     assert check(amount_msat=20_001, total_msat=20_001) == FAIL  # more than twice
-    assert check(total_msat=20_000) == FAIL  # an HTLC set: no basic_mpp here
+    # a part of an HTLC set (basic_mpp): the checks are of total_msat, the caller holds the part
+    assert check(total_msat=20_000) == OK
+    assert check(amount_msat=5_000, total_msat=10_000) == OK
+    assert check(amount_msat=5_000, total_msat=9_999) == FAIL  # the total is too little
+    assert check(amount_msat=5_000, total_msat=20_001) == FAIL  # the total is more than twice
+    assert check(amount_msat=20_000, total_msat=15_000) == FAIL  # a total below this part alone
     assert check(cltv_expiry=height + 17) == FAIL  # too near the present
     # the onion's values versus the HTLC's
     assert check(amt_to_forward=10_001) == FINAL_INCORRECT_HTLC_AMOUNT

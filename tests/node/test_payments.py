@@ -79,6 +79,86 @@ def test_pay_argument_checks_direct_and_over_rpc(tmp_path):
     asyncio.run(asyncio.wait_for(main(), 60))
 
 
+async def _two_channels(a, b, sat: int):
+    """Two channels a -> b of ``sat`` each, NORMAL on both sides."""
+    from tests.node.test_channels import mine, until
+
+    cids = []
+    for _ in range(2):
+        cids.append((await a.channels.open(b.node_id, sat, 0)).channel_id)
+        await mine(a, 1)  # the change confirmed: the second open spends it
+    await mine(a, 2)
+    await until(lambda: all(a.channels.by_id[c].state.value == "NORMAL" and b.channels.by_id[c].state.value == "NORMAL"
+                            and a.channels.by_id[c].reestablished for c in cids), what="both channels NORMAL")
+    return cids
+
+
+def test_a_payment_no_channel_carries_alone_goes_in_parts_over_both(tmp_path):
+    """a has two 300k sat channels to b; 400k sat fits in neither alone: pay splits it (the
+    invoice offers basic_mpp), b settles both parts once the total is in, and the parts are what
+    listpayments shows."""
+    from lncli.proto.scid import ShortChannelId
+    from tests.node.test_channels import until
+
+    async def main():
+        a, b = await start(tmp_path, "a"), await start(tmp_path, "b")
+        try:
+            await fund_wallet(a, 2_000_000)
+            await connect(a, b)
+            cids = await _two_channels(a, b, 300_000)
+            inv = b.invoices.create(400_000_000, "in parts")
+            p = await a.channels.payments.pay(inv.bolt11)
+            assert p["status"] == "succeeded" and p["amount_msat"] == 400_000_000 and p["fee_msat"] == 0, p
+            won = [t for t in p["attempts"] if t["status"] == "succeeded"]
+            assert p["parts"] == len(won) >= 2 and sum(t["amount_msat"] for t in won) == 400_000_000
+            scids = {str(ShortChannelId.from_int(int(a.channels.by_id[c].channel.short_channel_id))) for c in cids}
+            assert {t["channels"][0] for t in won} == scids
+            await until(lambda: b.invoices.lookup(inv.payment_hash).paid_at is not None, what="paid")
+            assert b.invoices.lookup(inv.payment_hash).amount_received_msat == 400_000_000
+            rows = a.channels.payments.list(inv.payment_hash)
+            assert {r["total_msat"] for r in rows} == {400_000_000} and len(rows) == len(p["attempts"])
+            # the fulfills are reported to pay before their write; the rows follow with it
+            await until(lambda: sum(r["amount_msat"] for r in a.channels.payments.list(inv.payment_hash)
+                                    if r["status"] == "succeeded") == 400_000_000, what="the parts written succeeded")
+            # more than both together: refused before any part is sent
+            inv2 = b.invoices.create(590_000_000, "too much")
+            with pytest.raises(RefusedError, match="insufficient balance"):
+                await a.channels.payments.pay(inv2.bolt11)
+            assert a.channels.payments.list(inv2.payment_hash) == []
+        finally:
+            await a.close()
+            await b.close()
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+
+
+def test_the_payers_restart_mid_payment_keeps_its_parts(tmp_path):
+    """a offers one part of two and restarts; its listpayments still shows the part pending; b
+    times the incomplete set out (dev-mpp-timeout) once the channel is back, and a's row ends
+    failed with mpp_timeout."""
+    from tests.node.test_channels import until
+    from tests.node.test_htlc_sets import _offer, _pair, _start
+
+    async def main():
+        a, b = await _pair(tmp_path, dev_mpp_timeout=2)
+        try:
+            inv = b.invoices.create(300_000, "half")
+            _fut, key = _offer(a, b, inv.bolt11, 150_000, 300_000, 0)
+            await until(lambda: inv.payment_hash in b.channels.payments.htlc_sets.sets, what="the part held")
+            await a.close()
+            a = await _start(tmp_path, "a")
+            (row,) = a.channels.payments.list(inv.payment_hash)
+            assert (row["status"], row["part"], row["amount_msat"], row["total_msat"]) == ("pending", 0, 150_000, 300_000)
+            await until(lambda: a.channels.payments.get(*key)["status"] == "failed", timeout=20, what="the part failed")
+            assert a.channels.payments.get(*key)["failure"] == "mpp_timeout"
+            assert b.invoices.lookup(inv.payment_hash).paid_at is None
+        finally:
+            await a.close()
+            await b.close()
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+
+
 def test_paying_an_invoice_twice_is_refused_in_english(tmp_path):
     """Issue 12: not "payment ... is already succeeded"."""
 

@@ -8,7 +8,7 @@ import hashlib
 
 from lncli.bitcoin.ecdsa import pubkey_from_privkey, sign_compact
 from lncli.proto import gossip as g
-from lncli.proto.failure_update import parse_failure_update, retry_index
+from lncli.proto.failure_update import parse_failure_update
 from lncli.proto.routing import Edge, index_edges
 from lncli.proto.scid import ShortChannelId
 
@@ -38,30 +38,3 @@ def test_parse_with_and_without_the_type():
     assert parse_failure_update(raw[2:]) == u  # older implementations: no type
     assert parse_failure_update(b"") is None and parse_failure_update(None) is None
     assert parse_failure_update(b"\x01\x02" + bytes(10)) is None
-
-
-def test_retry_index_changes_that_edge_only():
-    idx = edges()
-    new = retry_index(idx, None, update(), B, int(SCID))
-    (bc,) = new[C]
-    assert (bc.fee_base_msat, bc.fee_proportional_millionths, bc.cltv_expiry_delta) == (3000, 200, 60)
-    assert new[B] == idx[B] and idx[C][0].fee_base_msat == 1000  # the index given is not changed
-    # again with the same update: nothing new, no retry (a retry never loops on one update)
-    assert retry_index(new, None, update(), B, int(SCID)) is None
-    dis = retry_index(idx, None, update(disabled=True, base=1000, ppm=1, delta=34), B, int(SCID))
-    assert dis[C][0].disabled
-
-
-def test_retry_index_refuses_what_it_must_not_consider():
-    idx = edges()
-    assert retry_index(idx, None, None, B, int(SCID)) is None
-    assert retry_index(idx, None, update(key=hashlib.sha256(b"other").digest()), B, int(SCID)) is None  # not B's signature
-    assert retry_index(idx, None, update(), OTHER, int(SCID)) is None  # not the erring node's
-    assert retry_index(idx, None, update(), B, int(SCID) + 1) is None  # not the failing channel
-    # not more recent than the graph's update for that direction
-    graph = g.Graph()
-    ann = g.ChannelAnnouncement(bytes(64), bytes(64), bytes(64), bytes(64), b"", CHAIN, SCID, B, C, B, C)
-    assert graph.add_channel(ann, 300_000)
-    assert graph.apply_update(update(2000, base=1000, ppm=1, delta=34))
-    assert retry_index(idx, graph, update(2000), B, int(SCID)) is None
-    assert retry_index(idx, graph, update(2001), B, int(SCID)) is not None
