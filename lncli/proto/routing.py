@@ -311,11 +311,19 @@ def _search(g: RoutingGraph, source: bytes, target: bytes, amount: int, final: i
         u, v = num(e.source), num(e.destination)
         if not e.disabled:
             extra.setdefault(v, []).append(_edge_tuple(u, e))
+            if v < n0:  # a hint reaches v: its first-hop-only directions are usable (as below)
+                for w, fe in g.first_hops.get(v, ()):
+                    extra.setdefault(w, []).append(fe)
     if local is not None:
         for c in local:
             v = num(c.peer)
             key = route_graph.edge_key(c.short_channel_id, route_graph.direction_of(source, c.peer))
             extra.setdefault(v, []).append((s, key, -1, 0, 0, c.htlc_minimum_msat, c.outbound_msat, 0))
+            # the peer's own directions that the graph set aside as first-hop-only (it has no
+            # incoming direction in the graph): our channel reaches it, so they are usable now
+            if v < n0:
+                for w, e in g.first_hops.get(v, ()):
+                    extra.setdefault(w, []).append(e)
     elif s < n0:
         for v, e in g.first_hops.get(s, ()):
             extra.setdefault(v, []).append(e)

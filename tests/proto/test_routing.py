@@ -202,3 +202,16 @@ def test_mainnet_sample_timing():
     print(f"\nmainnet sample: {len(graph.channels)} channels, {len(idx)} nodes; {found}/{len(pairs)} routes; "
           f"median find_route {statistics.median(times) * 1000:.2f} ms")
     assert found > 0
+
+
+def test_our_channel_reaches_a_node_with_no_incoming_direction_in_the_graph():
+    """The graph sets aside a direction whose source has no incoming direction (only a payer at
+    that source could use it). A payer with a channel of its own to that source may use it:
+    A -(ours)-> B -> C where the graph holds only B -> C (a private channel's route hint)."""
+    from lncli.proto.routing import Edge, LocalChannel, find_route, index_edges
+
+    a, b, c = (bytes([2]) + bytes([i]) * 32 for i in (1, 2, 3))
+    edges = [Edge(b, c, 7 << 40, 1000, 1, 34, 1, None, None, False)]
+    for graph in (edges, index_edges(edges)):
+        r = find_route(graph, a, c, 20_000_000, 18, our_channels=[LocalChannel(b, 5 << 40, 10**9, 1)])
+        assert [h.node_id for h in r.hops] == [b, c] and r.fee_msat == 1000 + 20
