@@ -20,7 +20,6 @@ time per payment is printed too (B's is the cost of forwarding).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -28,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_payments import Node, active, cpu_seconds, run_mode, settled, wait  # noqa: E402
+from bench_payments import Node, active, bench_env, cpu_seconds, run_mode, settled, wait  # noqa: E402
 
 AMOUNT_MSAT = 1_000_000
 CHANNEL_SAT = 10_000_000
@@ -53,10 +52,7 @@ def main() -> int:
     results: dict[tuple[str, int], list[dict]] = {}
     with tempfile.TemporaryDirectory(prefix="lncli-bench-multihop-") as tmp:
         root = Path(tmp)
-        env = dict(os.environ)
-        env["LNCLI_CHAINDIR"] = str(root / "chain")
-        env.pop("LNCLI_DATADIR", None)
-        env.pop("LNCLI_NETWORK", None)
+        env = bench_env(root / "chain")
         nodes: list[Node] = []
         try:
             a, b, c = (Node(root, name, env) for name in ("alice", "bob", "carol"))

@@ -99,6 +99,16 @@ class Node:
                        capture_output=True, cwd=self.code, env=self.env, timeout=60)
 
 
+def bench_env(chaindir: Path) -> dict:
+    """This process's environment for node processes on their own embedded chain at ``chaindir``
+    (no LNCLI_DATADIR or LNCLI_NETWORK from the caller's shell)."""
+    env = dict(os.environ)
+    env["LNCLI_CHAINDIR"] = str(chaindir)
+    env.pop("LNCLI_DATADIR", None)
+    env.pop("LNCLI_NETWORK", None)
+    return env
+
+
 def wait(pred, timeout=60.0, what="condition"):
     deadline = time.monotonic() + timeout
     while True:
@@ -189,10 +199,7 @@ def main() -> int:
     n = args.payments
     with tempfile.TemporaryDirectory(prefix="lncli-bench-pay-") as tmp:
         root = Path(tmp)
-        env = dict(os.environ)
-        env["LNCLI_CHAINDIR"] = str(root / "chain")
-        env.pop("LNCLI_DATADIR", None)
-        env.pop("LNCLI_NETWORK", None)
+        env = bench_env(root / "chain")
         nodes: list[Node] = []
         try:
             a = Node(root, "payer", env)

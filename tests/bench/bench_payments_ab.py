@@ -16,7 +16,6 @@ rounds the new code was faster. The baseline is the base revision, measured in t
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -25,15 +24,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_payments import AMOUNT_MSAT, CHANNEL_SAT, ROOT, Node, active, run_mode, settled, wait  # noqa: E402
+from bench_payments import AMOUNT_MSAT, CHANNEL_SAT, ROOT, Node, active, bench_env, run_mode, settled, wait  # noqa: E402
 
 
 def pair(root: Path, label: str, code: Path) -> tuple[Node, Node]:
-    env = dict(os.environ)
-    env["LNCLI_CHAINDIR"] = str(root / f"chain-{label}")
+    env = bench_env(root / f"chain-{label}")
     env["PYTHONPATH"] = str(code)
-    env.pop("LNCLI_DATADIR", None)
-    env.pop("LNCLI_NETWORK", None)
     a = Node(root, f"payer-{label}", env, code)
     b = Node(root, f"payee-{label}", env, code)
     a.cli("fund", "0.2btc")
