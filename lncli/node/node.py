@@ -97,10 +97,12 @@ class Node:
         self.gossip = gossip.Gossip(self, self.channels, self.forwarding)
         self.forwarding.channel_update = self.gossip.failure_update  # BOLT 4 failures carry our current update
         self.channels.peer_update = self.gossip.peer_update  # route hints with the peer's policy
-        self.payments = payments.Payments(self, self.channels, self.forwarding, self.invoices, gossip=self.gossip)
         from lncli.node import routes
 
-        self.routes = routes.Routes(self.node_id, self.channels, self.gossip)  # getroute, and the scorer payments learn into
+        # getroute, and the liquidity scorer that payments learn into (kept in scorer.json)
+        self.routes = routes.Routes(self.node_id, self.channels, self.gossip, scorer_path=settings.netdir / "scorer.json")
+        self.payments = payments.Payments(self, self.channels, self.forwarding, self.invoices, gossip=self.gossip,
+                                          routes=self.routes)
         # the one cycle: payments offer HTLCs through the channels, which settle through payments
         self.channels.use_payments(self.payments)
         # What each tells the others (subscribers run in this order, synchronously).
@@ -174,6 +176,7 @@ class Node:
         await self.peers.close()
         await self.gossip.close()
         await self.channels.close()
+        self.routes.save_scorer()
         if self.chain is not None:
             await self.chain.close()
         await self.rpc.close()

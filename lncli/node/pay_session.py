@@ -17,27 +17,29 @@ from a failure MUST NOT reach the node's graph):
 
 How a BOLT 4 failure narrows (:meth:`~PaymentSession.on_failure`; ``erring_index`` is the hop of
 ``route.hops`` that returned it, -1 for our own channel refusing the HTLC, None when unreadable):
+what the failure means is :func:`lncli.proto.payment_failure.interpret_failure`'s verdict (the
+one reading of BOLT 4's origin-node rules); the session applies it:
 
-- from the final node: a PERM failure (``incorrect_or_unknown_payment_details``,
-  ``invalid_onion_payload``...) ends the payment; ``mpp_timeout`` retries (the payee gave up
-  waiting for the other parts); another non-PERM failure (``final_incorrect_cltv_expiry`` or
-  ``final_incorrect_htlc_amount``: the last hop forwarded less than asked; ``temporary_node_failure``)
-  excludes the channel into the payee once, or ends the payment for a direct payee;
-- from an intermediate node: NODE bit: the node is excluded; ``temporary_channel_failure``: the
-  erring node's outgoing direction carries less than it was asked to forward; a policy failure
-  (``amount_below_minimum``, ``fee_insufficient``, ``incorrect_cltv_expiry``,
-  ``expiry_too_soon``) with a channel_update of that channel signed by the erring node: that
-  policy is used and the channel tried once more (our edges carry no timestamp to compare), else
-  the channel is excluded; anything else (PERM channel failures,
-  ``unknown_next_peer``, ``channel_disabled``, BADONION from the next node, ``expiry_too_far``):
-  the outgoing channel is excluded;
+- the verdict's exclusions (a channel direction, a node) for the rest of the payment;
+- ``temporary_channel_failure``: the erring node's outgoing direction carries less than it was
+  asked to forward (a bound here, and in the scorer);
+- a policy failure (``amount_below_minimum``, ``fee_insufficient``, ``incorrect_cltv_expiry``,
+  ``expiry_too_soon``) with a channel_update of that channel signed by the erring node: that policy
+  is used and the channel tried once more, else the channel is left out;
+- a final failure from the payee ends the payment; ``mpp_timeout`` sends the part again;
 - our own channel refusing the HTLC (``erring_index`` -1): that channel carries less than the
   part's amount;
-- an unreadable failure: every channel of the route after our own is excluded (any of them may
+- an unreadable failure: every channel of the route after our own is left out (any of them may
   have garbled it); with none, the payment ends.
 
+With a :class:`~lncli.proto.liquidity.Scorer` (the node's, shared by all its payments), routes
+are searched with its liquidity penalties, and every outcome teaches it: the channels before a
+failure carried their amounts, the failing direction could not, a settled route moved its amount,
+a node failure distrusts the node. What a failure teaches one payment (exclusions, bounds) is
+firm for that payment; what the scorer learns fades over hours.
+
 Every failure narrows something, or ends the payment, so retrying until the payment's timeout
-terminates. This module is the seam where a learned scorer can later replace the bounds.
+terminates.
 
 Also here: :func:`attempt_json` (one part as ``lncli pay`` lists it) and
 :func:`failure_channel_update` (the channel_update a failure message carries).
@@ -46,11 +48,14 @@ Also here: :func:`attempt_json` (one part as ``lncli pay`` lists it) and
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from lncli.proto import routing
-from lncli.proto.onion_failure import NODE, PERM, failure_name
+from lncli.proto.liquidity import Scorer
+from lncli.proto.onion_failure import failure_name
+from lncli.proto.payment_failure import interpret_failure
 from lncli.proto.scid import ShortChannelId
 
 __all__ = ["PaymentSession", "Verdict", "FeeLimitExceeded", "attempt_json", "failure_channel_update",
@@ -92,7 +97,8 @@ class PaymentSession:
     the final cltv ``final_cltv`` and adding at most ``max_cltv_delta`` blocks."""
 
     def __init__(self, edges: Mapping[bytes, list[routing.Edge]] | Iterable[routing.Edge], source: bytes, target: bytes,
-                 final_cltv: int, *, max_cltv_delta: int = routing.MAX_CLTV_DELTA):
+                 final_cltv: int, *, max_cltv_delta: int = routing.MAX_CLTV_DELTA, scorer: Scorer | None = None,
+                 now: Callable[[], float] = time.time):
         self.index = edges if isinstance(edges, Mapping) else routing.index_edges(edges)
         self.source, self.target = source, target
         self.final_cltv = final_cltv
@@ -102,6 +108,8 @@ class PaymentSession:
         self.in_flight: dict[tuple[int, bytes], int] = {}
         self.policies: dict[tuple[int, bytes], routing.Edge] = {}
         self._retried: set[tuple] = set()  # (kind, scid) tried once more already
+        self.scorer = scorer
+        self.now = now
         self._edges: dict[tuple[int, bytes], routing.Edge] | None = None
 
     # -- routes ------------------------------------------------------------------------------------
@@ -149,7 +157,8 @@ class PaymentSession:
         when there is none, or when the cheapest costs more than ``max_fee_msat``."""
         route = routing.find_route(self._narrowed_index(), self.source, self.target, amount_msat, self.final_cltv,
                                    exclude=self.excluded, our_channels=self._our(our_channels),
-                                   max_cltv_delta=self.max_cltv_delta)
+                                   max_cltv_delta=self.max_cltv_delta,
+                                   scorer=None if self.scorer is None else self.scorer.view(self.now()))
         if max_fee_msat is not None and route.fee_msat > max_fee_msat:
             raise FeeLimitExceeded(f"the cheapest route for {amount_msat} msat costs {route.fee_msat} msat in fees, "
                                        f"more than the limit of {max_fee_msat} msat")
@@ -176,49 +185,69 @@ class PaymentSession:
 
     def on_success(self, route: routing.Route) -> None:
         self.release(route)
+        if self.scorer is not None:
+            self.scorer.record_success(route, self.now(), source=self.source)
 
     def on_failure(self, route: routing.Route, code: int | None, erring_index: int | None,
                    channel_update=None) -> Verdict:
         """Learn from a part that failed with BOLT 4 failure ``code`` returned by hop
         ``erring_index`` (see the module doc); ``channel_update`` is the failure's
-        :class:`~lncli.proto.gossip.ChannelUpdate`, if it carried one that parses."""
+        :class:`~lncli.proto.gossip.ChannelUpdate`, if it carried one that parses. What BOLT 4
+        says of the failure comes from :func:`lncli.proto.payment_failure.interpret_failure`;
+        this applies it to the payment (exclusions, bounds, a policy) and to the node's scorer."""
         self.release(route)
         hops = route.hops
-        channels = route.channels
         if erring_index == -1:  # our own channel refused it
             key = (route.first_short_channel_id, self.source)
             self.bounds[key] = min(self.bounds.get(key, route.amount_msat), route.amount_msat - 1)
             return Verdict(True, f"our channel {_scid_text(key[0])} carries less than {route.amount_msat} msat")
-        if erring_index is None or code is None or erring_index >= len(hops):
-            later = channels[1:]
+        if erring_index is not None and not 0 <= erring_index < len(hops):
+            erring_index = None
+        v = interpret_failure(route, self.source, erring_index, code, channel_update)
+        now = self.now()
+        if self.scorer is not None:
+            for scid, d, amt in v.passed[1:]:  # our own channel's balance is known, not learnt
+                self.scorer.record_pass(scid, d, amt, now)
+            if v.liquidity_failure is not None:
+                self.scorer.record_failure(*v.liquidity_failure, now)
+            for n in v.distrust:
+                self.scorer.record_node_failure(n, now)
+        if erring_index is None:
+            # unreadable: any channel after ours may have garbled it; leave them all out
+            later = route.channels[1:]
             if not later:
                 return Verdict(False, "an unreadable failure from the payee")
             self.excluded.update(later)
             return Verdict(True, "an unreadable failure: excluded " + ", ".join(_scid_text(c) for c in later))
+        if not v.retry:
+            return Verdict(False, f"the payee refused it ({failure_name(code)})")
         name = failure_name(code)
-        node = hops[erring_index].node_id
-        if erring_index == len(hops) - 1:  # the final node
-            if code == MPP_TIMEOUT:
-                return Verdict(True, "the payee timed the parts out (mpp_timeout): sent again")
-            if code & PERM or len(hops) == 1 or ("final", channels[-1]) in self._retried:
+        if erring_index < len(hops) - 1:
+            out_scid = route.channels[erring_index + 1]
+            key = (out_scid, hops[erring_index].node_id)
+            if v.liquidity_failure is not None:
+                amt = v.liquidity_failure[2]
+                self.bounds[key] = min(self.bounds.get(key, amt), amt - 1)
+                return Verdict(True, f"channel {_scid_text(out_scid)} from {key[1].hex()[:16]} carries less than "
+                                     f"{amt} msat ({name})")
+            if code in _POLICY_FAILURES and not v.exclude:
+                if ("policy", out_scid) not in self._retried and self._take_update(key, channel_update):
+                    self._retried.add(("policy", out_scid))
+                    return Verdict(True, f"channel {_scid_text(out_scid)}: the policy of the failure's channel_update ({name})")
+                self.excluded.add(out_scid)
+                return Verdict(True, f"excluded channel {_scid_text(out_scid)} ({name}, no usable channel_update)")
+        elif code == MPP_TIMEOUT:
+            return Verdict(True, "the payee timed the parts out (mpp_timeout): sent again")
+        self.excluded.update(v.exclude)
+        if not v.exclude:
+            # nothing to leave out (a final node's temporary failure): the channel into the payee, once
+            last = route.channels[-1]
+            if ("final", last) in self._retried or len(hops) == 1:
                 return Verdict(False, f"the payee refused it ({name})")
-            self._retried.add(("final", channels[-1]))
-            self.excluded.add(channels[-1])
-            return Verdict(True, f"the payee said {name}: excluded the channel into it, {_scid_text(channels[-1])}")
-        out_scid = channels[erring_index + 1]
-        key = (out_scid, node)
-        if code & NODE:
-            self.excluded.add(node)
-            return Verdict(True, f"excluded node {node.hex()} ({name})")
-        if code == TEMPORARY_CHANNEL_FAILURE:
-            amt = hops[erring_index].amt_to_forward
-            self.bounds[key] = min(self.bounds.get(key, amt), amt - 1)
-            return Verdict(True, f"channel {_scid_text(out_scid)} from {node.hex()[:16]} carries less than {amt} msat")
-        if code in _POLICY_FAILURES and ("policy", out_scid) not in self._retried and self._take_update(key, channel_update):
-            self._retried.add(("policy", out_scid))
-            return Verdict(True, f"channel {_scid_text(out_scid)}: the policy of the failure's channel_update ({name})")
-        self.excluded.add(out_scid)
-        return Verdict(True, f"excluded channel {_scid_text(out_scid)} ({name})")
+            self._retried.add(("final", last))
+            self.excluded.add(last)
+            return Verdict(True, f"the payee said {name}: excluded the channel into it, {_scid_text(last)}")
+        return Verdict(True, f"{v.reason} ({name})")
 
     def _take_update(self, key: tuple[int, bytes], update) -> bool:
         """Use ``update`` (a ChannelUpdate) for direction ``key`` if it is that channel's and signed
@@ -241,14 +270,15 @@ class PaymentSession:
 
 
 def attempt_json(index: int, route: routing.Route, status: str) -> dict:
-    """One part as ``pay`` lists it: its route hop by hop (each node, the channel into it, what it
-    receives, what it keeps as fee) before its outcome is known."""
+    """One part as ``pay`` lists it: its route hop by hop (each node, the channel into it, the
+    amount and cltv_expiry of the HTLC it receives, what it keeps as fee) before its outcome is known."""
     chans = [str(ShortChannelId.from_int(c)) for c in route.channels]
-    hops, received = [], route.amount_msat
+    hops, received, expiry = [], route.amount_msat, route.cltv_expiry
     for i, h in enumerate(route.hops):
+        # what the HTLC into the node carries (amount and expiry), and the fee it keeps
         hops.append({"node_id": h.node_id.hex(), "short_channel_id": chans[i], "amount_msat": received,
-                     "fee_msat": received - h.amt_to_forward, "cltv_expiry": h.outgoing_cltv_value})
-        received = h.amt_to_forward
+                     "fee_msat": received - h.amt_to_forward, "cltv_expiry": expiry})
+        received, expiry = h.amt_to_forward, h.outgoing_cltv_value
     return {"part": index, "amount_msat": route.hops[-1].amt_to_forward, "fee_msat": route.fee_msat,
             "route": [n.hex() for n in route.nodes], "channels": chans, "hops": hops, "status": status,
             "failure": None, "failure_code": None, "erring_node": None, "erring_channel": None, "narrowed": None}

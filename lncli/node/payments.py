@@ -159,8 +159,9 @@ class Payments:
     invoices and the gossip graph's owner (``gossip``, or None: routes only over the invoice's
     hints)."""
 
-    def __init__(self, node, channels, forwarding, invoices, gossip=None):
+    def __init__(self, node, channels, forwarding, invoices, gossip=None, routes=None):
         self.node = node
+        self.routes = routes  # its scorer learns from every part (None: no scorer, as in unit tests)
         self.manager = channels
         self.forwarding = forwarding
         self.gossip = gossip
@@ -387,7 +388,7 @@ class Payments:
             edges = routing.graph_edges(self.gossip.graph) + edges
         final_cltv = self._height() + inv.min_final_cltv_expiry_delta + CLTV_MARGIN
         session = PaymentSession(routing.index_edges(edges), self.node.node_id, inv.payee, final_cltv,
-                                 max_cltv_delta=max_cltv_delta)
+                                 max_cltv_delta=max_cltv_delta, scorer=self.routes.scorer if self.routes else None)
         mpp = bool(inv.features & {16, 17})
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -468,6 +469,8 @@ class Payments:
                 raise RefusedError(f"cannot pay {amount} msat over any channel with the payee: insufficient balance "
                                    f"({can} msat can be sent): {why}")
             raise RefusedError(f"no channel with the payee {inv.payee.hex()}, no route hint from a peer, and {why}")
+        if self.routes is not None:
+            self.routes.learnt()
         return self._result(inv, text, amount, preimage, won, ended, last, flying, attempts, created)
 
     def _result(self, inv, text: str, amount: int, preimage, won: list, ended, last, flying: dict,

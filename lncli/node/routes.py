@@ -18,6 +18,8 @@ return :func:`~lncli.proto.routing.route_to_json`. No route: a
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 from pathlib import Path
 
@@ -27,6 +29,10 @@ from lncli.proto.liquidity import Scorer
 from lncli.proto.route_graph import RoutingGraph, from_graph
 
 __all__ = ["Routes", "route_from_store", "register", "DEFAULT_FINAL_CLTV"]
+
+log = logging.getLogger(__name__)
+
+SAVE_EVERY_S = 30.0
 
 #: BOLT 11's default min_final_cltv_expiry_delta
 DEFAULT_FINAL_CLTV = 18
@@ -70,16 +76,44 @@ def route_from_store(path: str, source: str, destination: str, amount_msat: int,
     return _search(g, source, destination, amount_msat, exclude, max_fee_msat, max_cltv, final_cltv, Scorer(), 0)
 
 
+def _load_scorer(path: Path | None) -> Scorer:
+    """The scorer kept at ``path``; a new one if there is none or it cannot be read (what it
+    knew fades within hours anyway)."""
+    if path is None or not path.exists():
+        return Scorer()
+    try:
+        return Scorer.from_json(json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError, KeyError) as e:
+        log.warning("scorer: %s unreadable (%s): starting from nothing", path.name, e)
+        return Scorer()
+
+
 class Routes:
     """See the module doc. ``node_id``: ours; ``manager``: the ChannelManager; ``gossip``: the
     node's Gossip (or None)."""
 
-    def __init__(self, node_id: bytes, manager, gossip) -> None:
+    def __init__(self, node_id: bytes, manager, gossip, scorer_path: Path | None = None) -> None:
         self.node_id = node_id
         self.manager = manager
         self.gossip = gossip
-        self.scorer = Scorer()
+        self.scorer_path = scorer_path
+        self.scorer = _load_scorer(scorer_path)
         self._graph: tuple[tuple, RoutingGraph] | None = None
+        self._saved_at = time.monotonic()
+
+    def learnt(self) -> None:
+        """A payment ended: save the scorer if the last save is 30 s old (and at shutdown)."""
+        if time.monotonic() - self._saved_at >= SAVE_EVERY_S:
+            self.save_scorer()
+
+    def save_scorer(self) -> None:
+        """Keep what the payments learnt across restarts (``scorer.json`` beside the store)."""
+        if self.scorer_path is None:
+            return
+        tmp = self.scorer_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.scorer.to_json()))
+        tmp.replace(self.scorer_path)
+        self._saved_at = time.monotonic()
 
     def local_channels(self) -> list[routing.LocalChannel]:
         """Our channels that can take an HTLC now, with what we can send over each."""

@@ -8,8 +8,6 @@ import hashlib
 import os
 import time
 
-import pytest
-
 from lncli.proto import invoice as bolt11
 from lncli.proto.invoice import RouteHintHop
 from lncli.proto.scid import ShortChannelId
@@ -45,7 +43,6 @@ def _fails(nodes, bolt, name, at):
     return o
 
 
-@pytest.mark.xfail(strict=False, reason="regression from merging the mpp branch with the forwarding branch (issue 12, open): the payment session now retries a policy failure with the failure's channel_update, and the retry over a route hint comes back invalid_onion_hmac or succeeds where this test expects the first failure; to fix first")
 def test_forward_over_route_hint(nodes):
     for name in "abc":
         nodes.start(name)
@@ -82,19 +79,29 @@ def test_forward_over_route_hint(nodes):
     assert f["status"] == "settled" and f["fee_msat"] == 1050 and f["in_msat"] == 50_001_050 and f["out_msat"] == 50_000_000
     assert f["out_short_channel_id"] == bc["short_channel_id"] and f["in_short_channel_id"] == channel(nodes, "b", "a")["short_channel_id"]
 
-    # failures at B: unknown next channel, fee and cltv policy
+    # failures at B: unknown next channel (the hint's channel left out: no route is left)
     scid = hop.short_channel_id
-    _fails(nodes, _invoice(nodes, None, RouteHintHop(hop.pubkey, scid + 1, 1000, 10, 34)), "unknown_next_peer", "b")
-    _fails(nodes, _invoice(nodes, None, RouteHintHop(hop.pubkey, scid, 0, 0, 34)), "fee_insufficient", "b")
-    _fails(nodes, _invoice(nodes, None, RouteHintHop(hop.pubkey, scid, 2000, 10, 5)), "incorrect_cltv_expiry", "b")
+    o = _fails(nodes, _invoice(nodes, None, RouteHintHop(hop.pubkey, scid + 1, 1000, 10, 34)), "unknown_next_peer", "b")
+    assert [a["failure"] for a in o["attempts"]] == ["unknown_next_peer"]
+    # a stale hint's fee and cltv policy: B refuses with its channel_update, A retries with that
+    # policy (BOLT 4), B forwards, and C, who does not know the payment hash, ends the payment
+    unknown = "incorrect_or_unknown_payment_details"
+    for stale, name in ((RouteHintHop(hop.pubkey, scid, 0, 0, 34), "fee_insufficient"),
+                        (RouteHintHop(hop.pubkey, scid, 1000, 1, 5), "incorrect_cltv_expiry")):
+        o = _fails(nodes, _invoice(nodes, "c", stale), unknown, "c")
+        first, second = o["attempts"]
+        assert (first["failure"], first["erring_node"], first["erring_channel"]) == (name, nodes.id["b"], bc["short_channel_id"])
+        assert "policy of the failure's channel_update" in first["narrowed"]
+        assert (second["failure"], second["erring_node"]) == (unknown, nodes.id["c"])
+        assert second["fee_msat"] == 1000 + 10 and second["hops"][0]["cltv_expiry"] - second["hops"][1]["cltv_expiry"] == 34
     # C does not know the payment hash: the failure comes back wrapped by B, from hop 1
-    o = _fails(nodes, _invoice(nodes, "c", hop), "incorrect_or_unknown_payment_details", "c")
-    assert o["failure_hop"] == 1
+    o = _fails(nodes, _invoice(nodes, "c", hop), unknown, "c")
+    assert o["failure_hop"] == 1 and len(o["attempts"]) == 1
     settled(nodes, "a", "b"), settled(nodes, "b", "c")
     assert balances(nodes, "a", "b") == (ab0[0] - 50_001_050, ab0[1] + 50_001_050)
     fw = nodes.json("b", "forwards")
-    assert [x["status"] for x in fw] == ["settled", "local_failed", "local_failed", "local_failed", "failed"]
-    assert [x["failure"] for x in fw[1:4]] == ["unknown_next_peer", "fee_insufficient", "incorrect_cltv_expiry"]
+    assert [x["status"] for x in fw] == ["settled", "local_failed", "local_failed", "failed", "local_failed", "failed", "failed"]
+    assert [x["failure"] for x in fw[1:3]] + [fw[4]["failure"]] == ["unknown_next_peer", "fee_insufficient", "incorrect_cltv_expiry"]
     assert sum(x["fee_msat"] for x in fw) == 1050
 
     # B restarts between the add and the settle: C holds the HTLC (dev-hold-htlcs) while B goes
@@ -108,7 +115,7 @@ def test_forward_over_route_hint(nodes):
     wait(lambda: channel(nodes, "b", "c")["active"] and channel(nodes, "c", "b")["active"], what="b-c again")
     p = nodes("a", "pay", inv2["bolt11"], "--timeout", "2", check=False)
     assert p.returncode == 1 and out(p)["status"] == "pending", p.stderr
-    wait(lambda: len(fw := nodes.json("b", "forwards")) == 6 and fw[-1]["status"] == "offered", what="forward offered")
+    wait(lambda: len(fw := nodes.json("b", "forwards")) == 8 and fw[-1]["status"] == "offered", what="forward offered")
     wait(lambda: channel(nodes, "c", "b")["pending_htlcs"] == 1, what="HTLC at C")
     nodes.stop("b"), nodes.stop("c")
     nodes.start("c"), nodes.start("b")
@@ -147,23 +154,34 @@ def _hint(nodes, inv):
     return hop
 
 
-def _failed_payment(nodes, bolt, name):
-    """A pays ``bolt``; it fails at B with ``name``; the payment as A's listpayments has it."""
+def _failed_payment(nodes, bolt, name, *, retried=False):
+    """A pays ``bolt``; its first part fails at B with ``name`` (the failed part as A's
+    listpayments has it is returned). ``retried``: A then retries with the failure's
+    channel_update (BOLT 4) and the payment succeeds; else it ends there."""
     from lncli.rpc.client import call
 
     p = nodes("a", "pay", bolt, check=False)
-    assert p.returncode == 1 and name in p.stderr, p.stderr
     ph = bolt11.decode(bolt, network_hint="regtest").payment_hash.hex()
-    (row,) = call(nodes.dir("a") / "regtest", "listpayments", datadir=nodes.dir("a"), payment_hash=ph)
+    rows = call(nodes.dir("a") / "regtest", "listpayments", datadir=nodes.dir("a"), payment_hash=ph)
+    if retried:
+        assert p.returncode == 0, p.stderr
+        o = out(p)
+        assert o["status"] == "succeeded" and [a["status"] for a in o["attempts"]] == ["failed", "succeeded"], o
+        assert "policy of the failure's channel_update" in o["attempts"][0]["narrowed"]
+        assert [r["status"] for r in rows] == ["failed", "succeeded"]
+    else:
+        assert p.returncode == 1 and name in p.stderr, p.stderr
+        assert len(rows) == 1
+    row = rows[0]
     assert row["status"] == "failed" and row["failure"] == name and row["failing_node"] == nodes.id["b"], row
     return row
 
 
-@pytest.mark.xfail(strict=False, reason="regression from merging the mpp branch with the forwarding branch (issue 12, open): the payment session now retries a policy failure with the failure's channel_update, and the retry over a route hint comes back invalid_onion_hmac or succeeds where this test expects the first failure; to fix first")
 def test_policy_from_conf_setchannel_and_failures_with_the_channel_update(nodes):
     """B's policy comes from lncli.conf, setchannel changes it at run time; A paying C's invoice
     made before the change (a stale route hint) fails at B with the BOLT 4 code and B's new
-    channel_update; an invoice made after it pays; the policy survives B's restart."""
+    channel_update, and A's retry with that update pays (or, below B's new minimum, finds no
+    route); an invoice made after it pays; the policy survives B's restart."""
     nodes.start("a")
     _start_conf(nodes, "b", "fee-base=2000\nfee-ppm=5\ncltv-delta=40\nhtlc-minimum=1sat\n")
     nodes.start("c")
@@ -194,7 +212,7 @@ def test_policy_from_conf_setchannel_and_failures_with_the_channel_update(nodes)
     assert (pol["fee_base_msat"], pol["fee_proportional_millionths"], pol["cltv_expiry_delta"]) == (3000, 200, 40)
     assert pol["htlc_minimum_msat"] == 1000 and pol["htlc_maximum_msat"] == 300_000_000  # bounded by the capacity
     assert pol["channel_update"]["fee_base_msat"] == 3000 and pol["channel_update"]["short_channel_id"] == bc
-    row = _failed_payment(nodes, stale["bolt11"], "fee_insufficient")
+    row = _failed_payment(nodes, stale["bolt11"], "fee_insufficient", retried=True)
     assert row["failure_code"] == 0x1000 | 12
     upd = row["failure_channel_update"]
     assert upd["signature_valid"] and upd["short_channel_id"] == bc and not upd["disabled"]
@@ -207,7 +225,7 @@ def test_policy_from_conf_setchannel_and_failures_with_the_channel_update(nodes)
     assert _hint(nodes, stale).fee_base_msat == 3000
     pol = nodes.json("b", "setchannel", bc, "--cltv-delta", "60", "--enforce-delay", "0")
     assert (pol["fee_base_msat"], pol["cltv_expiry_delta"]) == (3000, 60)
-    row = _failed_payment(nodes, stale["bolt11"], "incorrect_cltv_expiry")
+    row = _failed_payment(nodes, stale["bolt11"], "incorrect_cltv_expiry", retried=True)
     assert row["failure_code"] == 0x1000 | 13 and row["failure_channel_update"]["cltv_expiry_delta"] == 60
 
     # below the minimum: amount_below_minimum; nothing changes: no new channel_update
@@ -257,12 +275,13 @@ def test_policy_from_conf_setchannel_and_failures_with_the_channel_update(nodes)
 
     # B's forwards: each with its fee and outcome
     fw = nodes.json("b", "forwards")
-    assert [x["status"] for x in fw] == ["settled", "local_failed", "local_failed", "local_failed", "settled", "settled",
-                                         "local_failed"]
+    assert [x["status"] for x in fw] == ["settled", "local_failed", "settled", "local_failed", "settled", "local_failed",
+                                         "settled", "settled", "local_failed"]
     assert [x["failure"] for x in fw if x["status"] == "local_failed"] == [
         "fee_insufficient", "incorrect_cltv_expiry", "amount_below_minimum", "channel_disabled"]
     assert [x["failure_code"] for x in fw if x["status"] == "local_failed"] == [0x100c, 0x100d, 0x100b, 0x1014]
-    assert [x["fee_msat"] for x in fw] == [2250, 0, 0, 0, 7000, 5000, 0]
+    # the retries over a stale hint pay the new fee: 3000 + 200 ppm of 20,000 sat
+    assert [x["fee_msat"] for x in fw] == [2250, 0, 7000, 0, 7000, 0, 7000, 5000, 0]
     assert all(x["out_short_channel_id"] == bc for x in fw)
 
 

@@ -3,8 +3,9 @@
     A ==(two channels, 250k sat each)== B --(800k sat, B's)-- C
     A --(300k sat, A's)-- D --(300k sat, C's: D has nothing to send to C)-- C
 
-D asks less in fees for a small payment than B (D: 0 msat + 5000 ppm, B: 5000 msat + 1 ppm), so
-A's first route for 1000 sat goes over D, whose channel to C has no liquidity on D's side: D
+D asks less in fees for a small payment than B (D: 0 msat + 4800 ppm, B: 5000 msat + 1 ppm; enough
+less to outweigh the scorer's liquidity penalty for D's smaller channel), so A's first route for
+1000 sat goes over D, whose channel to C has no liquidity on D's side: D
 fails it with temporary_channel_failure, A distrusts D->C for that amount and retries over B,
 and ``pay`` lists both attempts. Then 300k sat: no channel of A carries it alone, and the
 invoice offers basic_mpp, so A splits it into parts over its two channels to B; C holds the
@@ -21,7 +22,7 @@ from lncli.rpc.client import call
 from tests.e2e.test_channels import Nodes, settled, wait
 
 SEEDS = {name: hashlib.sha256(b"e2e mpp " + name.encode()).hexdigest() for name in "abcd"}
-FEES = {"b": "fee-base-msat=5000\nfee-per-millionth=1\n", "d": "fee-base-msat=0\nfee-per-millionth=5000\n"}
+FEES = {"b": "fee-base=5000\nfee-ppm=1\n", "d": "fee-base=0\nfee-ppm=4800\n"}
 
 
 class Net(Nodes):
@@ -84,7 +85,7 @@ def test_retry_after_a_failure_then_a_multi_part_payment(net):
     assert first["route"] == [net.id["d"], net.id["c"]] and first["status"] == "failed", first
     assert first["failure"] == "temporary_channel_failure" and first["erring_node"] == net.id["d"], first
     assert first["erring_channel"] == dc and "carries less than 1000000 msat" in first["narrowed"], first
-    assert [h["node_id"] for h in first["hops"]] == first["route"] and first["hops"][0]["fee_msat"] == 5000, first
+    assert [h["node_id"] for h in first["hops"]] == first["route"] and first["hops"][0]["fee_msat"] == 4800, first
     assert second["route"] == [net.id["b"], net.id["c"]] and second["status"] == "succeeded", second
     assert second["hops"][0]["amount_msat"] == 1_005_001 and second["hops"][1]["amount_msat"] == 1_000_000, second
     assert p["route"] == second["route"]

@@ -13,7 +13,9 @@ import pytest
 from lncli.bitcoin.ecdsa import pubkey_from_privkey, sign_compact
 from lncli.node.pay_session import PaymentSession, default_max_fee_msat
 from lncli.proto.gossip import ChannelUpdate
+from lncli.proto.liquidity import Scorer
 from lncli.proto.onion_failure import FAILURE_CODES
+from lncli.proto.route_graph import direction_of
 from lncli.proto.routing import Edge, LocalChannel, NoRouteError
 from lncli.proto.scid import ShortChannelId
 
@@ -21,6 +23,8 @@ KEYS = {n: bytes([i + 1]) * 32 for i, n in enumerate("ABCD")}
 A, B, C, D = (pubkey_from_privkey(KEYS[n]) for n in "ABCD")
 FINAL = 1000
 CODE = FAILURE_CODES
+BC = (3, direction_of(B, C))  # the direction B -> C of channel 3
+DC = (4, direction_of(D, C))
 
 
 def edges(bc_capacity=None):
@@ -55,9 +59,9 @@ def test_temporary_channel_failure_distrusts_that_direction_for_that_amount():
 
 def test_node_failure_excludes_the_node_and_permanent_channel_failure_the_channel():
     for name, excluded in (("temporary_node_failure", B), ("permanent_node_failure", B),
-                           ("required_node_feature_missing", B), ("permanent_channel_failure", 3),
-                           ("unknown_next_peer", 3), ("channel_disabled", 3), ("expiry_too_far", 3),
-                           ("invalid_onion_hmac", 3), ("required_channel_feature_missing", 3)):
+                           ("required_node_feature_missing", B), ("permanent_channel_failure", BC),
+                           ("unknown_next_peer", BC), ("channel_disabled", BC), ("expiry_too_far", BC),
+                           ("invalid_onion_hmac", BC), ("required_channel_feature_missing", BC)):
         s = session()
         r = s.next_route(10_000, ours())
         v = s.on_failure(r, CODE[name], 0)
@@ -80,15 +84,18 @@ def test_mpp_timeout_from_the_payee_retries_without_narrowing():
     assert v.retry and not s.excluded and not s.bounds and not s.in_flight
 
 
-def test_final_non_perm_failure_excludes_the_channel_into_the_payee_once():
-    s = session()
+def test_final_node_saying_the_htlc_was_altered_excludes_the_hop_before_it():
+    """final_incorrect_htlc_amount / final_incorrect_cltv_expiry: the node before the payee
+    forwarded something other than the onion said (BOLT 4): it is left out and distrusted."""
+    scorer = Scorer()
+    s = PaymentSession(edges(), A, C, FINAL, scorer=scorer, now=lambda: 100.0)
     r = s.next_route(10_000, ours())
     v = s.on_failure(r, CODE["final_incorrect_htlc_amount"], 1)
-    assert v.retry and s.excluded == {3}
+    assert v.retry and s.excluded == {B} and B in scorer.nodes
     r2 = s.next_route(10_000, ours())
     assert via(r2) == D
-    assert s.on_failure(r2, CODE["final_incorrect_cltv_expiry"], 1).retry and s.excluded == {3, 4}
-    with pytest.raises(NoRouteError):  # every channel into the payee tried: nothing is left
+    assert s.on_failure(r2, CODE["final_incorrect_cltv_expiry"], 1).retry and s.excluded == {B, D}
+    with pytest.raises(NoRouteError):  # every way into the payee tried: nothing is left
         s.next_route(10_000, ours())
 
 
@@ -103,7 +110,7 @@ def test_unreadable_failure_excludes_the_channels_after_ours():
     s = session()
     r = s.next_route(10_000, ours())
     v = s.on_failure(r, None, None)
-    assert v.retry and s.excluded == {3}
+    assert v.retry and s.excluded == {3}  # both directions: it is unknown who garbled it
     direct = PaymentSession([], A, B, FINAL)
     assert not direct.on_failure(direct.next_route(10_000, ours()), None, None).retry
 
@@ -139,6 +146,9 @@ def test_fee_insufficient_with_a_signed_update_uses_its_policy_once_then_exclude
     u = session()
     u.on_failure(u.next_route(1_000_000, ours()), CODE["incorrect_cltv_expiry"], 0, _update(4, "B"))
     assert u.excluded == {3} and not u.policies
+    # no update at all: excluded (BOLT 4 says the failure carries one)
+    w = session()
+    assert w.on_failure(w.next_route(1_000_000, ours()), CODE["fee_insufficient"], 0).retry and w.excluded == {BC}
 
 
 def test_parts_in_flight_share_a_channel_direction_and_release_it():
@@ -183,3 +193,34 @@ def test_retries_end_when_the_graph_is_exhausted_not_after_a_count():
         assert s.on_failure(r, CODE["temporary_channel_failure"], 0).retry
     assert tried == xs  # cheapest first, each once
     assert not s.in_flight
+
+
+def test_the_scorer_learns_across_payments_and_forgets():
+    """A temporary_channel_failure at B teaches the node's scorer that B -> C cannot carry the
+    amount: the next payment (a new session with the same scorer) goes over D at once; two days
+    later (eight half-lives) B -> C is tried again. A success teaches what passed."""
+    scorer, clock = Scorer(), [1000.0]
+    caps = [Edge(B, C, 3, 1000, 1, 40, capacity_msat=10**9), Edge(D, C, 4, 5000, 100, 40, capacity_msat=10**9)]
+
+    def new():
+        return PaymentSession(caps, A, C, FINAL, scorer=scorer, now=lambda: clock[0])
+
+    s = new()
+    r = s.next_route(500_000_000, ours())
+    assert via(r) == B
+    s.on_failure(r, CODE["temporary_channel_failure"], 0)
+    assert scorer.view(clock[0]).probability(scorer_key(BC), 500_000_000, 10**9) == 0.0
+    assert via(new().next_route(500_000_000, ours())) == D  # learnt, not per payment
+    clock[0] += 48 * 3600  # eight half-lives: the bound has faded
+    assert via(new().next_route(500_000_000, ours())) == B
+    s = new()
+    r = s.next_route(100_000_000, ours())
+    s.on_success(r)
+    lo, hi = scorer._current(scorer_key(BC), clock[0])
+    assert hi is not None  # what went out is taken off what it could carry
+
+
+def scorer_key(pair):
+    from lncli.proto.route_graph import edge_key
+
+    return edge_key(*pair)
