@@ -1,6 +1,7 @@
 """The walkthrough behind ``lncli demo``: three nodes on an embedded regtest chain, channels alice -> bob
 -> carol, payments over one channel and then across the network (alice pays carol through bob, on a
-route from her gossip graph, paying bob's fee), a cooperative close, each step run as the very
+route from her gossip graph, paying bob's fee), a multi-part payment over two channels, a
+cooperative close, each step run as the very
 ``lncli`` command a user would type by hand.
 
 Everything lives in one directory (a fresh temporary one unless given): ``chain/`` for the embedded
@@ -43,6 +44,8 @@ class Demo:
     payments: int = 3
     amount_sat: int = 1000
     channel_sat: int = 500_000
+    second_channel_sat: int = 300_000
+    mpp_sat: int = 600_000
     nodes: dict[str, Path] = field(default_factory=dict)
     started: list[str] = field(default_factory=list)
 
@@ -90,6 +93,9 @@ class Demo:
     def channel(self, node: str, peer_id: str) -> dict | None:
         rows = [c for c in self.channels(node) if c.get("peer") == peer_id and c.get("state") != "CLOSED"]
         return rows[0] if rows else None
+
+    def normal_count(self, node: str, peer_id: str) -> int:
+        return sum(1 for c in self.channels(node) if c.get("peer") == peer_id and c.get("state") == "NORMAL")
 
     def knows_policy(self, node: str, scid: str, source: str) -> bool:
         graph = self.run(node, "graph", title="graph")["result"]
@@ -143,6 +149,19 @@ class Demo:
         yield inv
         yield self.run("alice", "pay", inv["result"]["bolt11"], title="alice pays carol through bob (an onion of two hops)")
         yield self.run("bob", "forwards", title="bob forwarded it and earned his fee")
+
+        # a multi-part payment (basic_mpp): more than any one of alice's channels can send
+        yield self.run("alice", "open", ids["bob"], str(self.second_channel_sat), "--no-wait",
+                       title="alice opens a second, smaller channel to bob")
+        yield self.run("alice", "mine", "6", title="mine 6 blocks: the second channel confirms")
+        self.wait("alice's second channel to be ready on both sides", lambda: self.normal_count("alice", ids["bob"]) == 2
+                  and self.normal_count("bob", ids["alice"]) == 2)
+        big = self.mpp_sat
+        inv = self.run("bob", "invoice", "create", f"{big}sat", "-d", "demo multi-part payment",
+                       title=f"bob creates an invoice for {big:,} sat: more than either of alice's channels holds")
+        yield inv
+        yield self.run("alice", "pay", inv["result"]["bolt11"],
+                       title="alice pays it in parts over her two channels: bob holds the first part until the total arrives, then settles them all")
 
         chan = self.channel("alice", ids["bob"])
         yield self.run("alice", "close", chan["channel_id"], title="alice closes her channel to bob cooperatively")

@@ -20,6 +20,12 @@ def test_demo_runs_and_cleans_up(script_runner, tmp_path):
     (fwd,) = [s for s in steps if s["step"].startswith("bob forwarded it")][0]["result"]
     assert fwd["status"] == "settled" and fwd["fee_msat"] == through["result"]["fee_msat"]
     assert fwd["out_msat"] == 1_000_000 and fwd["in_msat"] == 1_000_000 + fwd["fee_msat"]
+    # in parts: 600k sat, more than either of alice's channels to bob can send, one part over each
+    (mpp,) = [s for s in steps if s["step"].startswith("alice pays it in parts over")]
+    res = mpp["result"]
+    assert res["status"] == "succeeded" and res["amount_msat"] == 600_000_000 and res["parts"] >= 2, res
+    won = [a for a in res["attempts"] if a["status"] == "succeeded"]
+    assert len({a["channels"][0] for a in won}) == 2 and sum(a["amount_msat"] for a in won) == 600_000_000 and len(won) == res["parts"]
     # the nodes were stopped: no control sockets left
     assert not list(work.glob("*/regtest/lncli-rpc"))
 

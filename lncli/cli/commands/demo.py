@@ -19,7 +19,7 @@ def demo(
     directory: Optional[str] = typer.Option(None, "--dir", metavar="DIR", help="Work in DIR instead of a temporary directory."),
     payments: int = typer.Option(3, "--payments", min=1, max=100, help="How many invoices to pay."),
 ) -> None:
-    """Three nodes on the embedded regtest chain: fund, connect, open channels alice -> bob -> carol, pay invoices over one channel and through bob, close.
+    """Three nodes on the embedded regtest chain: fund, connect, open channels alice -> bob -> carol, pay invoices over one channel, through bob, and in parts over two channels, close.
 
     Prints one JSON line per step (with -H, a narration) with the command to type to do it by hand."""
     env: Env = ctx.obj
@@ -47,7 +47,7 @@ def demo(
 
 #: the result fields worth a line in the narration, in this order
 _SUMMARY_KEYS = (
-    "alias", "state", "short_channel_id", "status", "amount_msat", "fee_msat", "amount_sat",
+    "alias", "state", "short_channel_id", "status", "amount_msat", "fee_msat", "parts", "amount_sat",
     "confirmed_sat", "capacity_sat", "local_balance_msat", "remote_balance_msat", "height",
 )
 
