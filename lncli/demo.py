@@ -161,7 +161,8 @@ class Demo:
                        title=f"bob creates an invoice for {big:,} sat: more than either of alice's channels holds")
         yield inv
         yield self.run("alice", "pay", inv["result"]["bolt11"],
-                       title="alice pays it in parts over her two channels: bob holds the first part until the total arrives, then settles them all")
+                       title="alice pays it in parts over her two channels: "
+                             "bob holds the first part until the total arrives, then settles them all")
 
         chan = self.channel("alice", ids["bob"])
         yield self.run("alice", "close", chan["channel_id"], title="alice closes her channel to bob cooperatively")

@@ -250,22 +250,34 @@ class PaymentSession:
         return Verdict(True, f"{v.reason} ({name})")
 
     def _take_update(self, key: tuple[int, bytes], update) -> bool:
-        """Use ``update`` (a ChannelUpdate) for direction ``key`` if it is that channel's and signed
-        by the erring node."""
+        """Use ``update`` (a ChannelUpdate) for direction ``key`` if BOLT 4 lets us: it is that
+        channel's, signed by the erring node, more recent than the update the route used (when
+        that one's timestamp is known), and it changes the policy the route was built with (an
+        update that should not have caused the failure is treated as invalid)."""
         from lncli.proto.gossip import verify_channel_update
 
-        e = self._edge(key)
+        e = self.policies.get(key) or self._edge(key)
         if update is None or e is None or int(update.short_channel_id) != key[0]:
+            return False
+        if e.timestamp and update.timestamp <= e.timestamp:
+            return False
+        new = dataclasses.replace(
+            e, fee_base_msat=update.fee_base_msat, fee_proportional_millionths=update.fee_proportional_millionths,
+            cltv_expiry_delta=update.cltv_expiry_delta, htlc_minimum_msat=update.htlc_minimum_msat,
+            htlc_maximum_msat=update.htlc_maximum_msat, disabled=bool(update.channel_flags & 2),
+            timestamp=update.timestamp)
+        def policy(x: routing.Edge) -> tuple:
+            return (x.fee_base_msat, x.fee_proportional_millionths, x.cltv_expiry_delta, x.htlc_minimum_msat,
+                    x.disabled, x.htlc_maximum_msat if e.htlc_maximum_msat is not None else None)
+
+        if policy(new) == policy(e):
             return False
         try:
             if not verify_channel_update(update, key[1]):
                 return False
         except ValueError:
             return False
-        self.policies[key] = dataclasses.replace(
-            e, fee_base_msat=update.fee_base_msat, fee_proportional_millionths=update.fee_proportional_millionths,
-            cltv_expiry_delta=update.cltv_expiry_delta, htlc_minimum_msat=update.htlc_minimum_msat,
-            htlc_maximum_msat=update.htlc_maximum_msat, disabled=bool(update.channel_flags & 2))
+        self.policies[key] = new
         return True
 
 

@@ -108,6 +108,8 @@ class Edge:
     htlc_maximum_msat: int | None = None
     capacity_msat: int | None = None
     disabled: bool = False
+    #: the channel_update's timestamp (0: unknown, as for a route hint)
+    timestamp: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +169,7 @@ def graph_edges(graph: Graph) -> list[Edge]:
                 continue
             src, dst = (ann.node_id_2, ann.node_id_1) if d else (ann.node_id_1, ann.node_id_2)
             out.append(Edge(src, dst, scid, u.fee_base_msat, u.fee_proportional_millionths, u.cltv_expiry_delta,
-                            u.htlc_minimum_msat, u.htlc_maximum_msat, cap, u.disabled))
+                            u.htlc_minimum_msat, u.htlc_maximum_msat, cap, u.disabled, u.timestamp))
     return out
 
 

@@ -224,3 +224,24 @@ def scorer_key(pair):
     from lncli.proto.route_graph import edge_key
 
     return edge_key(*pair)
+
+
+def test_a_failure_update_must_be_newer_and_must_change_the_policy():
+    """BOLT 4: apply the failure's channel_update only if it is more recent than the one the
+    route used, and treat one that should not have caused the failure (the same policy) as
+    invalid: the channel is then left out."""
+    graph = [Edge(B, C, 3, 1000, 1, 40, timestamp=5000), Edge(D, C, 4, 5000, 100, 40)]
+    old = _update(3, "B", base=2000)  # timestamp 2 (see _update): older than the route's
+    s = PaymentSession(graph, A, C, FINAL)
+    s.on_failure(s.next_route(1_000_000, ours()), CODE["fee_insufficient"], 0, old)
+    assert s.excluded == {3} and not s.policies
+    same = dataclasses.replace(_update(3, "B", base=1000), timestamp=6000)
+    same = dataclasses.replace(same, signature=sign_compact(KEYS["B"], same.signed_hash()))
+    t = PaymentSession(graph, A, C, FINAL)
+    t.on_failure(t.next_route(1_000_000, ours()), CODE["fee_insufficient"], 0, same)
+    assert t.excluded == {3} and not t.policies
+    newer = dataclasses.replace(_update(3, "B", base=2000), timestamp=6000)
+    newer = dataclasses.replace(newer, signature=sign_compact(KEYS["B"], newer.signed_hash()))
+    u = PaymentSession(graph, A, C, FINAL)
+    assert u.on_failure(u.next_route(1_000_000, ours()), CODE["fee_insufficient"], 0, newer).retry
+    assert not u.excluded and u.policies[(3, B)].fee_base_msat == 2000 and u.policies[(3, B)].timestamp == 6000
