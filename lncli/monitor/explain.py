@@ -205,15 +205,11 @@ def explain_for_channels(
 
 
 def _funding_outpoint(ch):
-    """The channel record's funding outpoint, when it has one (skips loading monitors of other
-    channels); None: unknown, load the monitor to see."""
+    """The channel record's funding outpoint (None before funding): skips loading the monitors
+    of the other channels."""
     from lncli.bitcoin.tx import OutPoint
 
-    txid = getattr(ch, "funding_txid", None)
-    vout = getattr(ch, "funding_output_index", None)
-    if isinstance(txid, bytes) and len(txid) == 32 and isinstance(vout, int):
-        return OutPoint(txid, vout)
-    return None
+    return None if ch.funding_txid is None else OutPoint(ch.funding_txid, ch.funding_output_index)
 
 
 def explain_offline(
@@ -262,7 +258,7 @@ def explain_offline(
     n = None if obscure_factor is None else number ^ obscure_factor
     e = cx.Explanation(
         tx, cx.COMMITMENT, True, None, cx.REMOTE, n, number, True, bytes(per_commitment_secret), outs,
-        notes=("offline: the funding outpoint is taken from the transaction's input",),
+        notes=("offline: read with the keys given; the funding output is not checked",),
     )
     swept = tuple(
         justice.RevokedOutput(tx.outpoint(o.vout), o.amount_sat, o.witness_script, _JUSTICE_KINDS[o.type]) for o in revoked

@@ -24,9 +24,9 @@ def chain(tmp_path):
     c.close()
 
 
-@pytest.fixture
-def revoked(chain, tmp_path):
-    p, _tip, old, _ = revoked_pair(chain)
+@pytest.fixture(params=[False, True], ids=["static_remotekey", "anchors"])
+def revoked(chain, tmp_path, request):
+    p, _tip, old, _ = revoked_pair(chain, anchors=request.param)
     m = Runner(chain, p, sides=(A,)).monitors[A]
     store = MonitorStore(tmp_path / "monitors.sqlite3")
     store.add(m)
@@ -47,10 +47,15 @@ def test_the_peers_revoked_commitment(revoked):
     assert (e.kind, e.owner, e.revoked, e.spends_channel, e.channel_id) == ("commitment", "remote", True, True, m.channel_id)
     assert n < m.revocations.next_commitment_number
     assert e.per_commitment_secret == m.revocations.get_commitment_secret(n)
-    assert _types(e) == sorted([cx.TO_LOCAL, cx.TO_REMOTE, cx.OFFERED_HTLC, cx.RECEIVED_HTLC])
+    anchors = m.setup.anchors
+    assert _types(e) == sorted([cx.TO_LOCAL, cx.TO_REMOTE, cx.OFFERED_HTLC, cx.RECEIVED_HTLC] + [cx.ANCHOR] * 2 * anchors)
     by_type = {o.type: o for o in e.outputs}
     assert by_type[cx.TO_LOCAL].claims[0] == cx.Claim("us", "with the revocation key (justice)", "now")
-    assert by_type[cx.TO_REMOTE].claims == (cx.Claim("us", "with the payment key (to_remote)", "now"),)
+    when = "1 block after confirmation" if anchors else "now"
+    assert by_type[cx.TO_REMOTE].claims == (cx.Claim("us", "with the payment key (to_remote)", when),)
+    if anchors:
+        whose = sorted(o.claims[0].who for o in e.outputs if o.type == cx.ANCHOR)
+        assert whose == ["them", "us"] and all(o.amount_sat == 330 for o in e.outputs if o.type == cx.ANCHOR)
     for o in e.outputs:
         assert o.amount_sat == old.outputs[o.vout].value_sat
     x = mx.explain_for_channels(_store(m), [p.ch[A]], old)  # found by its funding outpoint
@@ -88,6 +93,22 @@ def test_our_own_commitment(revoked):
     )
     with pytest.raises(RefusedError, match="our own commitment"):
         mx.Explained(e).require_justice()
+
+
+def test_our_revoked_commitment(revoked):
+    p, m, _old = revoked
+    prev = m.prev_holder
+    assert prev is not None and prev.commitment_number < m.holder.commitment_number
+    e = mx.explain_with_monitor(m, prev.tx)
+    assert (e.owner, e.revoked, e.commitment_number) == ("local", True, prev.commitment_number)
+    assert e.per_commitment_secret == m.secrets.per_commitment_secret(prev.commitment_number)
+    to_local = next(o for o in e.outputs if o.type == cx.TO_LOCAL)
+    assert to_local.claims[0] == cx.Claim("them", "with the revocation key (justice)", "now")
+    assert "our revoked commitment" in e.summary
+    x = mx.explain_for_channels(_store(m), [p.ch[A]], prev.tx)
+    assert x.penalty is None
+    with pytest.raises(RefusedError, match="our own commitment"):
+        x.require_justice()
 
 
 def test_a_mutual_close_and_a_stranger(revoked):
@@ -162,10 +183,13 @@ def test_explain_offline_with_the_monitors_keys(revoked):
         htlcs=m.counterparty[n].htlcs,
         destination_script=DEST[A],
         feerate_per_kw=m.feerate_per_kw,
+        anchors=s.anchors,
     )
     e = x.explanation
     assert (e.commitment_number, e.owner, e.revoked) == (n, "remote", True)
-    assert _types(e) == _types(mx.explain_with_monitor(m, old))
+    # the same reading, but for the anchors: their funding keys are not among the offline keys
+    with_monitor = mx.explain_with_monitor(m, old)
+    assert [o.type for o in e.outputs] == [cx.UNKNOWN if o.type == cx.ANCHOR else o.type for o in with_monitor.outputs]
     assert x.penalty.tx.to_hex() == m.build_justice_tx(old).to_hex()
 
 
@@ -179,3 +203,32 @@ def test_offline_explain_on_random_input_raises_only_clean_errors(text):
         assert len(str(e)) < 200 and "\n" not in str(e)
         return
     assert x.to_json("regtest")["revoked"]
+
+
+@pytest.mark.parametrize("anchors", [False, True])
+def test_explain_with_monitor_on_random_spends_never_crashes(chain, anchors):
+    """Random transactions spending the funding output (commitment-shaped or not, random outputs,
+    some of them the channel's real scripts): always an explanation."""
+    from hypothesis import HealthCheck
+
+    p, _tip, old, _ = revoked_pair(chain, anchors=anchors)
+    m = Runner(chain, p, sides=(A,)).monitors[A]
+    real = [o.script_pubkey for o in old.outputs]
+    spk = st.one_of(st.sampled_from(real), st.binary(max_size=40))
+    outputs = st.lists(st.builds(TxOut, st.integers(0, 10**8), spk), min_size=1, max_size=6)
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1), st.sampled_from([1, 2, 3]), outputs, st.booleans())
+    def check(locktime, sequence, version, outs, shaped):
+        if shaped:
+            locktime, sequence = 0x20000000 | locktime & 0xFFFFFF, 0x80000000 | sequence & 0xFFFFFF
+        else:
+            locktime &= 0x1FFFFFFF  # no 0x20 upper byte: not a commitment
+        tx = Transaction(version, (TxIn(m.funding_outpoint, b"", sequence),), tuple(outs), locktime)
+        e = mx.explain_with_monitor(m, tx)
+        assert e.spends_channel and len(e.outputs) == len(outs)
+        assert e.kind == (cx.COMMITMENT if shaped and version == 2 else cx.MUTUAL_CLOSE)
+        json = mx.Explained(e).to_json("regtest")
+        assert json["revoked"] in (True, False)
+
+    check()
