@@ -71,7 +71,7 @@ _lncli() {
         "lncli open") words="--push --private --no-wait --timeout --help" ;;
         "lncli pay") words="--amount --timeout --max-fee --max-fee-percent --max-cltv --help" ;;
         "lncli peers") words="--help" ;;
-        "lncli penalty") words="--destination --feerate --broadcast --help" ;;
+        "lncli penalty") words="--channel --destination --feerate --broadcast --offline --per-commitment-secret --revocation-basepoint-secret --remote-delayed-payment-basepoint --to-self-delay --remote-htlc-basepoint --local-htlc-basepoint --htlc --local-payment-basepoint --remote-payment-basepoint --opener --anchors --help" ;;
         "lncli ping") words="--pong-bytes --help" ;;
         "lncli route") words="--graph --exclude --max-fee --max-cltv --final-cltv --help" ;;
         "lncli setchannel") words="--fee-base --fee-ppm --cltv-delta --htlc-minimum --htlc-maximum --enforce-delay --help" ;;

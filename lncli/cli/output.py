@@ -26,8 +26,17 @@ def to_json_text(data: Any) -> str:
     return json.dumps(data, indent=2, default=_default, ensure_ascii=False)
 
 
-def emit(env: Env, data: Any, title: str | None = None) -> None:
+def emit(env: Env, data: Any, title: str | None = None, human=None) -> None:
+    """Print ``data``: JSON, or with ``-H`` rich tables; ``human(data)``, if given, returns the
+    rich renderables to print instead of the generic tables (a command's own breakdown)."""
     if env.human:
+        if human is not None:
+            from rich.console import Console
+
+            console = Console(file=env.stdout, soft_wrap=False)
+            for r in human(data):
+                console.print(r)
+            return
         _render_human(env, data, title)
     else:
         env.stdout.write(to_json_text(data) + "\n")

@@ -131,7 +131,7 @@ def parse_revoked_tx(text: str, fetch: Callable[[bytes], Transaction | None] | N
     try:
         bytes.fromhex(text)
     except ValueError:
-        raise DecodeError("REVOKED_TX is neither a transaction in hex nor a txid") from None
+        raise DecodeError("TX is neither a transaction in hex nor a txid") from None
     return Transaction.from_hex(text)
 
 

@@ -4,9 +4,11 @@ pays B again so that commitment is revoked, then publishes it as a cheater would
 1. B's running node notices the revoked commitment in a block and broadcasts the justice tx on
    its own: B's wallet receives everything on that commitment minus the sweep fees, and A's
    delayed to_local output is gone.
-2. With B's node stopped, ``lncli penalty`` builds the same kind of justice tx from B's datadir
-   alone (by hex and by txid, ``--broadcast``), and the chain accepts it; and it refuses a
-   commitment that is not revoked, a tx that does not spend the channel, an unknown channel.
+2. With B's node stopped, ``lncli penalty`` explains A's commitments from B's datadir alone (the
+   latest one not revoked, the old one revoked, with its secret and each output's claims) and
+   builds the same kind of justice tx (by hex and by txid, ``--broadcast``), which the chain
+   accepts; it explains a tx that spends no channel, and refuses to broadcast for a commitment
+   that is not revoked, a tx that does not spend the named channel, an unknown channel.
 """
 
 from __future__ import annotations
@@ -108,34 +110,53 @@ def test_penalty_command_offline(nodes, chain):  # noqa: F811
     revoked = Transaction.from_hex(old["hex"])
     chain.broadcast(revoked)
     nodes("a", "mine", "1")
-    # refusals: not revoked, not this channel's, unknown channel
-    p = nodes("b", "penalty", cid, latest["hex"], check=False)
+    # explained, exit 0, no justice tx: A's latest commitment (not revoked), the funding tx (no channel of B's)
+    n = nodes.json("b", "penalty", latest["hex"])
+    assert (n["kind"], n["owner"], n["revoked"], n["justice"], n["channel_id"]) == ("commitment", "remote", False, None, cid)
+    assert n["commitment_number"] == latest["commitment_number"] and n["per_commitment_secret"] is None
+    assert {o["type"] for o in n["outputs"]} == {"to_local", "to_remote"}
+    p = nodes("b", "penalty", latest["hex"], "--broadcast", check=False)
     assert p.returncode == 1 and "this commitment has not been revoked: nothing to punish" in p.stderr
     funding_hex = chain.get_transaction(bytes.fromhex(funding_txid)[::-1]).tx.to_hex()
-    p = nodes("b", "penalty", cid, funding_hex, check=False)
+    f = nodes.json("b", "penalty", funding_hex)
+    assert not f["spends_channel"] and f["kind"] == "unknown" and f["justice"] is None
+    # refusals: a named channel the tx does not spend, an unknown channel
+    p = nodes("b", "penalty", funding_hex, "--channel", cid, check=False)
     assert p.returncode == 1 and "does not spend this channel's funding output" in p.stderr
-    p = nodes("b", "penalty", os.urandom(32).hex(), old["hex"], check=False)
+    p = nodes("b", "penalty", old["hex"], "--channel", os.urandom(32).hex(), check=False)
     assert p.returncode == 1 and "no channel with channel_id" in p.stderr
-    # by hex: printed, not broadcast
-    j = nodes.json("b", "penalty", cid, old["hex"])
-    assert j["revoked_txid"] == revoked.txid_hex() and j["commitment_number"] == old["commitment_number"]
-    assert [o["kind"] for o in j["swept"]] == ["to_local"] and not j["broadcast"]
-    assert j["fee_sat"] > 0 and j["swept_sat"] - j["fee_sat"] == j["amount_sat"] and j["destination"].startswith("bcrt1")
-    assert j["our_to_remote"]["value_sat"] > PUSH_SAT
-    to_local_value = j["swept"][0]["value_sat"]
-    assert to_local_value > CAPACITY - PUSH_SAT - 30_000
-    assert chain.get_transaction(bytes.fromhex(j["txid"])[::-1]) is None
-    # by txid, fetched from the chain, at 2 sat/vB, broadcast
+    # the revoked one, by hex, its channel found by its funding outpoint: printed, not broadcast
+    j = nodes.json("b", "penalty", old["hex"])
+    assert j["txid"] == revoked.txid_hex() and j["commitment_number"] == old["commitment_number"]
+    assert (j["kind"], j["owner"], j["revoked"], j["channel_id"]) == ("commitment", "remote", True, cid)
+    assert len(j["per_commitment_secret"]) == 64 and not j["broadcast"]
+    by_type = {o["type"]: o for o in j["outputs"]}
+    assert set(by_type) == {"to_local", "to_remote"}
+    assert by_type["to_local"]["claim"][0] == {"who": "us", "how": "with the revocation key (justice)", "when": "now"}
+    assert by_type["to_local"]["claim"][1]["who"] == "them" and "to_self_delay" in by_type["to_local"]["claim"][1]["when"]
+    assert by_type["to_remote"]["claim"] == [{"who": "us", "how": "with the payment key (to_remote)", "when": "now"}]
+    assert by_type["to_remote"]["amount_sat"] > PUSH_SAT
+    js = j["justice"]
+    assert [o["kind"] for o in js["swept"]] == ["to_local"]
+    assert js["fee_sat"] > 0 and js["swept_sat"] - js["fee_sat"] == js["amount_sat"] and js["destination"].startswith("bcrt1")
+    to_local_value = js["swept"][0]["value_sat"]
+    assert to_local_value == by_type["to_local"]["amount_sat"] > CAPACITY - PUSH_SAT - 30_000
+    assert chain.get_transaction(bytes.fromhex(js["txid"])[::-1]) is None
+    # -H: the readable breakdown
+    h = nodes("b", "-H", "penalty", old["hex"]).stdout
+    assert "revoked commitment" in h and "justice transaction" in h and js["txid"] in h
+    # the old form (CHANNEL TX), by txid, fetched from the chain, at 2 sat/vB, broadcast
     before = nodes.json("b", "wallet", "balance")["total_sat"]
     k = nodes.json("b", "penalty", cid, revoked.txid_hex(), "--feerate", "2", "--broadcast")
-    assert k["broadcast"] and k["feerate_per_kw"] == 500 and k["swept"] == j["swept"]
-    assert 1.95 < k["feerate"] < 2.05 and k["fee_sat"] < j["fee_sat"]  # effective sat/vB (actual signature sizes)
+    kj = k["justice"]
+    assert k["broadcast"] and kj["feerate_per_kw"] == 500 and kj["swept"] == js["swept"]
+    assert 1.95 < kj["feerate"] < 2.05 and kj["fee_sat"] < js["fee_sat"]  # effective sat/vB (actual signature sizes)
     nodes("b", "mine", "1")
-    st = chain.get_transaction(bytes.fromhex(k["txid"])[::-1])
+    st = chain.get_transaction(bytes.fromhex(kj["txid"])[::-1])
     assert st is not None and st.confirmations == 1
-    assert Transaction.from_hex(k["hex"]).inputs[0].prevout.txid == revoked.txid()
+    assert Transaction.from_hex(kj["hex"]).inputs[0].prevout.txid == revoked.txid()
     after = wait(lambda: (v := nodes.json("b", "wallet", "balance")["total_sat"]) > before and v, what="B's wallet")
-    assert after - before == k["amount_sat"]  # to the wallet address the monitor holds
+    assert after - before == kj["amount_sat"]  # to the wallet address the monitor holds
     # the cheater's output is gone: punishing again is refused by the chain
-    p = nodes("b", "penalty", cid, old["hex"], "--broadcast", check=False)
+    p = nodes("b", "penalty", old["hex"], "--broadcast", check=False)
     assert p.returncode == 1 and "rejected" in p.stderr
