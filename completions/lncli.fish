@@ -6,7 +6,7 @@ complete -c lncli -n '__fish_use_subcommand' -a 'channels' -d 'List channels: st
 complete -c lncli -n '__fish_use_subcommand' -a 'close' -d 'Close a channel: shutdown and closing_signed fee negotiation with the peer, or --force; prints the closing txid'
 complete -c lncli -n '__fish_use_subcommand' -a 'connect' -d 'Connect to a peer (BOLT 8 handshake and init); returns once init is exchanged'
 complete -c lncli -n '__fish_use_subcommand' -a 'decode-onion' -d 'Decode an onion packet for one hop (payload fields by name, next onion, final or not), or decode a failure returned to the origin (which hop failed, and why)'
-complete -c lncli -n '__fish_use_subcommand' -a 'demo' -d 'Three nodes on the embedded regtest chain: fund, connect, open channels alice -> bob -> carol, pay invoices over one channel and through bob, close'
+complete -c lncli -n '__fish_use_subcommand' -a 'demo' -d 'Three nodes on the embedded regtest chain: fund, connect, open channels alice -> bob -> carol, pay invoices over one channel, through bob, and in parts over two channels, close'
 complete -c lncli -n '__fish_use_subcommand' -a 'disconnect' -d 'Close the connection to a peer (a persistent peer is not redialed until the next connect or restart)'
 complete -c lncli -n '__fish_use_subcommand' -a 'forwards' -d 'List forwarded HTLCs: incoming and outgoing channel, in_msat, out_msat, fee_msat earned, status (offered, settled, failed, local_failed), failure and failure_code (refused here: the BOLT 4 code we sent)'
 complete -c lncli -n '__fish_use_subcommand' -a 'fund' -d 'Put AMOUNT into this datadir\'s wallet on regtest and confirm it; elsewhere print a deposit address'
